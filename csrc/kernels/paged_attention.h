@@ -1,0 +1,23 @@
+// Attention over paged KV for a flat batch of rows, each row a query span of one sequence:
+// prefill from position 0, prefill after a cached prefix or an earlier chunk, or one decode token.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+namespace vnp {
+
+struct AttentionBatch {
+  std::vector<int64_t> query_start;  // [B + 1], offsets into the flat token dimension
+  std::vector<int64_t> seq_lens;     // [B], tokens in KV after this step (context + query)
+  at::Tensor block_tables;           // [B, max_blocks] int64
+};
+
+// q: [T, num_heads, head_dim], already rotated. Caches: [num_blocks, kv_heads, block_size,
+// head_dim], already holding this step's K/V. Returns [T, num_heads, head_dim].
+at::Tensor PagedAttention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                          const AttentionBatch& batch, double scale);
+
+}  // namespace vnp

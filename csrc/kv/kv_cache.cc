@@ -1,0 +1,48 @@
+#include "kv/kv_cache.h"
+
+#include <ATen/ATen.h>
+
+namespace vnp {
+
+SlotIndex SlotIndex::FromSlotMapping(const at::Tensor& slot_mapping, int64_t block_size) {
+  SlotIndex idx;
+  at::Tensor slots = slot_mapping.to(at::kLong);
+  at::Tensor valid = slots.ge(0);
+  idx.all_rows = valid.all().item<bool>();
+  if (!idx.all_rows) {
+    idx.rows = valid.nonzero().squeeze(1);
+    slots = slots.index_select(0, idx.rows);
+  }
+  idx.blocks = slots.div(block_size, "floor");
+  idx.offsets = slots.remainder(block_size);
+  return idx;
+}
+
+KvCache::KvCache(int64_t num_layers, int64_t num_blocks, int64_t num_kv_heads, int64_t block_size,
+                 int64_t head_dim, c10::ScalarType dtype)
+    : num_blocks_(num_blocks), block_size_(block_size) {
+  auto opts = at::TensorOptions().dtype(dtype);
+  for (int64_t i = 0; i < num_layers; ++i) {
+    keys_.push_back(at::zeros({num_blocks, num_kv_heads, block_size, head_dim}, opts));
+    values_.push_back(at::zeros({num_blocks, num_kv_heads, block_size, head_dim}, opts));
+  }
+}
+
+int64_t KvCache::BytesPerBlock(int64_t num_layers, int64_t num_kv_heads, int64_t block_size,
+                               int64_t head_dim, c10::ScalarType dtype) {
+  return 2 * num_layers * num_kv_heads * block_size * head_dim *
+         static_cast<int64_t>(c10::elementSize(dtype));
+}
+
+void KvCache::Write(int64_t layer, const SlotIndex& index, const at::Tensor& k,
+                    const at::Tensor& v) {
+  using at::indexing::Slice;
+  at::Tensor ks = index.all_rows ? k : k.index_select(0, index.rows);
+  at::Tensor vs = index.all_rows ? v : v.index_select(0, index.rows);
+  // Advanced indices split by a slice put the indexed dimension first: the target view is
+  // [rows, kv_heads, head_dim], matching ks / vs.
+  keys_[layer].index_put_({index.blocks, Slice(), index.offsets}, ks);
+  values_[layer].index_put_({index.blocks, Slice(), index.offsets}, vs);
+}
+
+}  // namespace vnp

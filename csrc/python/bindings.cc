@@ -1,0 +1,114 @@
+// pybind11 bindings, kept thin: convert, release the GIL, call, convert back.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <torch/csrc/utils/pybind.h>
+
+#include <absl/status/statusor.h>
+#include <nlohmann/json.hpp>
+
+#include "config/model_config.h"
+#include "config/neuron_config.h"
+#include "runtime/worker.h"
+
+namespace py = pybind11;
+
+namespace vnp {
+namespace {
+
+// User-caused failures become ValueError (bad configuration, bad request, bad checkpoint);
+// everything else RuntimeError.
+[[noreturn]] void Raise(const absl::Status& s) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kDataLoss:
+    case absl::StatusCode::kOutOfRange:
+      throw py::value_error(std::string(s.message()));
+    default:
+      throw std::runtime_error(std::string(s.message()));
+  }
+}
+
+template <typename T>
+T Unwrap(absl::StatusOr<T> v) {
+  if (!v.ok()) Raise(v.status());
+  return *std::move(v);
+}
+
+void Check(const absl::Status& s) {
+  if (!s.ok()) Raise(s);
+}
+
+py::dict ModelConfigDict(const ModelConfig& c) {
+  py::dict d;
+  d["architecture"] = c.architecture;
+  d["vocab_size"] = c.vocab_size;
+  d["hidden_size"] = c.hidden_size;
+  d["num_layers"] = c.num_layers;
+  d["num_heads"] = c.num_heads;
+  d["num_kv_heads"] = c.num_kv_heads;
+  d["head_dim"] = c.head_dim;
+  d["max_position_embeddings"] = c.max_position_embeddings;
+  d["checkpoint_dtype"] = DtypeName(c.checkpoint_dtype);
+  return d;
+}
+
+}  // namespace
+}  // namespace vnp
+
+PYBIND11_MODULE(_C, m) {
+  using namespace vnp;
+  m.doc() = "vllm-neuron-plugin C++ worker";
+
+  m.def("resolve_neuron_config", [](const std::string& json) {
+    return Unwrap(NeuronConfig::FromJson(json)).ToJson();
+  }, "Parses and validates merged NeuronConfig JSON; returns the resolved JSON (sorted keys).");
+
+  m.def("read_model_config", [](const std::string& path) {
+    return ModelConfigDict(Unwrap(ModelConfig::FromFile(path)));
+  }, "Reads an HF config.json and returns the fields the worker uses.");
+
+  m.def("known_neuron_config_keys", &KnownNeuronConfigKeys);
+
+  py::class_<Worker>(m, "Worker")
+      .def(py::init([](const std::string& model_dir, const std::string& neuron_config_json,
+                       uint64_t seed) {
+             py::gil_scoped_release release;
+             return Unwrap(Worker::Create(model_dir, neuron_config_json, seed));
+           }),
+           py::arg("model_dir"), py::arg("neuron_config_json"), py::arg("seed") = 0)
+      .def("kv_bytes_per_block", &Worker::KvBytesPerBlock)
+      .def("allocate_kv", [](Worker& w, int64_t num_blocks, int64_t block_size) {
+             py::gil_scoped_release release;
+             Check(w.AllocateKv(num_blocks, block_size));
+           })
+      .def_property_readonly("model_config", [](const Worker& w) { return ModelConfigDict(w.model_config()); })
+      .def_property_readonly("neuron_config_json", [](const Worker& w) { return w.neuron_config().ToJson(); })
+      .def("step",
+           [](Worker& w, at::Tensor token_ids, at::Tensor positions, at::Tensor query_lens,
+              at::Tensor context_lens, at::Tensor block_tables, at::Tensor slot_mapping,
+              at::Tensor sample_rows, at::Tensor sampling, at::Tensor seeds,
+              at::Tensor seed_offsets, int logits_mode) -> py::tuple {
+             if (logits_mode < 0 || logits_mode > 2) {
+               throw py::value_error("logits_mode must be 0 (none), 1 (last) or 2 (all)");
+             }
+             StepInput in{token_ids,   positions, query_lens, context_lens, block_tables,
+                          slot_mapping, sample_rows, sampling, seeds,       seed_offsets,
+                          static_cast<LogitsMode>(logits_mode)};
+             absl::StatusOr<StepOutput> out;
+             {
+               py::gil_scoped_release release;
+               try {
+                 out = w.Step(in);
+               } catch (const c10::Error& e) {
+                 out = absl::InternalError(e.what_without_backtrace());
+               }
+             }
+             StepOutput o = Unwrap(std::move(out));
+             return py::make_tuple(o.tokens, o.logits.defined() ? py::cast(o.logits) : py::none());
+           },
+           py::arg("token_ids"), py::arg("positions"), py::arg("query_lens"),
+           py::arg("context_lens"), py::arg("block_tables"), py::arg("slot_mapping"),
+           py::arg("sample_rows"), py::arg("sampling"), py::arg("seeds"), py::arg("seed_offsets"),
+           py::arg("logits_mode") = 0);
+}

@@ -1,0 +1,51 @@
+// The worker: owns the decoder, the KV storage and the sampler, and runs one step per call.
+// Routing follows NxDI's graphs: a row is context encoding (prompt tokens from position 0 or
+// after a cached prefix / earlier chunk) or token generation (one new token); both run in one
+// flat batch here, since nothing on CPU forces NxDI's static shapes.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <absl/status/statusor.h>
+
+#include "config/model_config.h"
+#include "config/neuron_config.h"
+#include "kv/kv_cache.h"
+#include "model/decoder.h"
+#include "runtime/step.h"
+#include "sampling/sampler.h"
+
+namespace vnp {
+
+class Worker {
+ public:
+  // Loads `model_dir` (config.json + safetensors) with the merged NeuronConfig JSON.
+  static absl::StatusOr<std::unique_ptr<Worker>> Create(const std::string& model_dir,
+                                                        const std::string& neuron_config_json,
+                                                        uint64_t seed = 0);
+
+  // Bytes of KV one block takes across all layers.
+  int64_t KvBytesPerBlock(int64_t block_size) const;
+  absl::Status AllocateKv(int64_t num_blocks, int64_t block_size);
+
+  absl::StatusOr<StepOutput> Step(const StepInput& input);
+
+  const ModelConfig& model_config() const { return decoder_.config(); }
+  const NeuronConfig& neuron_config() const { return neuron_config_; }
+  bool kv_allocated() const { return kv_.has_value(); }
+
+ private:
+  Worker(NeuronConfig neuron_config, Decoder decoder, uint64_t seed)
+      : neuron_config_(std::move(neuron_config)), decoder_(std::move(decoder)), sampler_(seed) {}
+
+  absl::Status Validate(const StepInput& in) const;
+
+  NeuronConfig neuron_config_;
+  Decoder decoder_;
+  Sampler sampler_;
+  std::optional<KvCache> kv_;
+};
+
+}  // namespace vnp

@@ -1,0 +1,106 @@
+#include "weights/decoder_weights.h"
+
+#include <set>
+
+#include <ATen/ATen.h>
+#include <absl/strings/str_cat.h>
+#include <absl/strings/str_join.h>
+
+#include "weights/safetensors.h"
+
+namespace vnp {
+namespace {
+
+class Reader {
+ public:
+  Reader(const Checkpoint& ckpt, c10::ScalarType dtype) : ckpt_(ckpt), dtype_(dtype) {}
+
+  absl::StatusOr<at::Tensor> Required(const std::string& name, std::vector<int64_t> shape) {
+    used_.insert(name);
+    auto t = ckpt_.Get(name);
+    if (!t.ok()) return t.status();
+    if (t->sizes() != at::IntArrayRef(shape)) {
+      return absl::InvalidArgumentError(absl::StrCat("tensor '", name, "' has shape [",
+                                                     absl::StrJoin(t->sizes(), ", "),
+                                                     "], expected [", absl::StrJoin(shape, ", "), "]"));
+    }
+    return t->scalar_type() == dtype_ ? *t : t->to(dtype_);
+  }
+
+  absl::StatusOr<at::Tensor> Optional(const std::string& name, std::vector<int64_t> shape,
+                                      bool wanted) {
+    if (!wanted) return at::Tensor();
+    return Required(name, std::move(shape));
+  }
+
+  // Tensors present in the checkpoint that nothing read: a sign of a different architecture.
+  std::vector<std::string> Unused() const {
+    std::vector<std::string> out;
+    for (const auto& n : ckpt_.Names()) {
+      // HF writes these buffers in some versions; they carry no weights.
+      if (n.find("rotary_emb.inv_freq") != std::string::npos) continue;
+      if (!used_.count(n)) out.push_back(n);
+    }
+    return out;
+  }
+
+ private:
+  const Checkpoint& ckpt_;
+  c10::ScalarType dtype_;
+  std::set<std::string> used_;
+};
+
+#define VNP_ASSIGN(lhs, expr)                 \
+  {                                           \
+    auto _v = (expr);                         \
+    if (!_v.ok()) return _v.status();         \
+    lhs = std::move(*_v);                     \
+  }
+
+}  // namespace
+
+absl::StatusOr<DecoderWeights> DecoderWeights::Load(const Checkpoint& ckpt,
+                                                    const ModelConfig& c,
+                                                    c10::ScalarType dtype) {
+  Reader r(ckpt, dtype);
+  DecoderWeights w;
+  const int64_t H = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
+  const int64_t q_out = c.num_heads * D, kv_out = c.num_kv_heads * D;
+  VNP_ASSIGN(w.embed_tokens, r.Required("model.embed_tokens.weight", {c.vocab_size, H}));
+  w.layers.resize(c.num_layers);
+  for (int64_t i = 0; i < c.num_layers; ++i) {
+    const std::string p = absl::StrCat("model.layers.", i, ".");
+    LayerWeights& l = w.layers[i];
+    VNP_ASSIGN(l.input_norm, r.Required(p + "input_layernorm.weight", {H}));
+    VNP_ASSIGN(l.post_attention_norm, r.Required(p + "post_attention_layernorm.weight", {H}));
+    VNP_ASSIGN(l.q_proj, r.Required(p + "self_attn.q_proj.weight", {q_out, H}));
+    VNP_ASSIGN(l.k_proj, r.Required(p + "self_attn.k_proj.weight", {kv_out, H}));
+    VNP_ASSIGN(l.v_proj, r.Required(p + "self_attn.v_proj.weight", {kv_out, H}));
+    VNP_ASSIGN(l.o_proj, r.Required(p + "self_attn.o_proj.weight", {H, q_out}));
+    VNP_ASSIGN(l.q_bias, r.Optional(p + "self_attn.q_proj.bias", {q_out}, c.attention_bias));
+    VNP_ASSIGN(l.k_bias, r.Optional(p + "self_attn.k_proj.bias", {kv_out}, c.attention_bias));
+    VNP_ASSIGN(l.v_bias, r.Optional(p + "self_attn.v_proj.bias", {kv_out}, c.attention_bias));
+    VNP_ASSIGN(l.o_bias, r.Optional(p + "self_attn.o_proj.bias", {H}, c.attention_bias));
+    VNP_ASSIGN(l.gate_proj, r.Required(p + "mlp.gate_proj.weight", {I, H}));
+    VNP_ASSIGN(l.up_proj, r.Required(p + "mlp.up_proj.weight", {I, H}));
+    VNP_ASSIGN(l.down_proj, r.Required(p + "mlp.down_proj.weight", {H, I}));
+    VNP_ASSIGN(l.gate_bias, r.Optional(p + "mlp.gate_proj.bias", {I}, c.mlp_bias));
+    VNP_ASSIGN(l.up_bias, r.Optional(p + "mlp.up_proj.bias", {I}, c.mlp_bias));
+    VNP_ASSIGN(l.down_bias, r.Optional(p + "mlp.down_proj.bias", {H}, c.mlp_bias));
+  }
+  VNP_ASSIGN(w.final_norm, r.Required("model.norm.weight", {H}));
+  // Tied models may still store lm_head.weight (equal to the embedding); untied ones must.
+  if (!c.tie_word_embeddings || ckpt.Has("lm_head.weight")) {
+    VNP_ASSIGN(w.lm_head, r.Required("lm_head.weight", {c.vocab_size, H}));
+  }
+  if (c.tie_word_embeddings) w.lm_head = w.embed_tokens;
+  if (auto unused = r.Unused(); !unused.empty()) {
+    if (unused.size() > 8) unused.resize(8);
+    return absl::InvalidArgumentError(absl::StrCat(
+        "checkpoint has tensors that ", c.architecture, " does not use: ",
+        absl::StrJoin(unused, ", ")));
+  }
+  return w;
+}
+
+}  // namespace vnp

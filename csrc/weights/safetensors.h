@@ -1,0 +1,41 @@
+// Safetensors checkpoints, memory-mapped: tensors are views of the mapping (zero copy) that keep
+// the mapping alive. Handles one file or a sharded `model.safetensors.index.json`.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+#include <absl/status/statusor.h>
+
+namespace vnp {
+
+class MappedFile;
+
+class Checkpoint {
+ public:
+  // `dir` holds model.safetensors, or model.safetensors.index.json and its shards.
+  static absl::StatusOr<Checkpoint> Open(const std::string& dir);
+  // One safetensors file.
+  static absl::StatusOr<Checkpoint> OpenFile(const std::string& path);
+
+  bool Has(const std::string& name) const { return entries_.count(name) > 0; }
+  // A read-only view into the mapped file. Copy (or cast) before writing to it.
+  absl::StatusOr<at::Tensor> Get(const std::string& name) const;
+  std::vector<std::string> Names() const;
+
+ private:
+  struct Entry {
+    std::shared_ptr<MappedFile> file;
+    c10::ScalarType dtype;
+    std::vector<int64_t> shape;
+    size_t begin = 0;
+    size_t end = 0;
+  };
+  absl::Status AddFile(const std::string& path);
+  std::map<std::string, Entry> entries_;
+};
+
+}  // namespace vnp
