@@ -38,6 +38,12 @@ def convert(out_dir: Path) -> None:
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.load_state_dict(loaded.state_dict())
     model.generation_config = loaded.generation_config
+    # The GGUF names <|im_start|> as EOS; the model (config.json, generation config) and the
+    # original release end turns with <|im_end|>. Make the tokenizer agree with the model.
+    if tok.eos_token_id != config.eos_token_id:
+        tok.eos_token = tok.convert_ids_to_tokens(config.eos_token_id)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
     if tok.chat_template is None:
         sys.exit(f"{GGUF_NAME} carries no chat template; refusing to write a model without one")
     tmp = out_dir.with_name(out_dir.name + ".tmp")

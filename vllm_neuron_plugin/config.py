@@ -1,0 +1,99 @@
+"""vLLM settings → NeuronConfig: NxDI defaults, then values derived from vLLM, then the user's
+`override_neuron_config`. Validation happens once, in C++; this module only merges and checks
+the override against vLLM's own arguments, which C++ never sees."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+OVERRIDE_KEYS = ("override_neuron_config", "override-neuron-config")
+
+
+def dtype_name(dtype: Any) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+def user_overrides(additional_config: Any) -> dict[str, Any]:
+    """The user's override_neuron_config (either spelling), keys normalised to underscores."""
+    cfg = additional_config if isinstance(additional_config, dict) else {}
+    given = [k for k in OVERRIDE_KEYS if k in cfg]
+    if len(given) > 1:
+        raise ValueError(
+            "additional_config has both 'override_neuron_config' and 'override-neuron-config'; "
+            "give one of them"
+        )
+    if not given:
+        return {}
+    value = cfg[given[0]]
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{given[0]}: malformed JSON: {e}") from None
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ValueError(f"{given[0]} must be a JSON object, got {type(value).__name__}")
+    return {k.replace("-", "_"): v for k, v in value.items()}
+
+
+def vllm_derived(vllm_config: Any) -> dict[str, Any]:
+    """NeuronConfig values that follow from vLLM's arguments (nxdi-semantics, vllm-neuron)."""
+    mc, cc = vllm_config.model_config, vllm_config.cache_config
+    sc, pc = vllm_config.scheduler_config, vllm_config.parallel_config
+    derived = {
+        "tp_degree": pc.tensor_parallel_size,
+        "batch_size": sc.max_num_seqs,
+        "seq_len": mc.max_model_len,
+        "torch_dtype": dtype_name(mc.dtype),
+        # vLLM owns paged blocks, so the block layout is the only one this path uses.
+        "is_block_kv_layout": True,
+        "pa_block_size": cc.block_size,
+        "is_prefix_caching": bool(cc.enable_prefix_caching),
+        "is_chunked_prefill": bool(sc.enable_chunked_prefill),
+    }
+    if cc.num_gpu_blocks_override is not None:
+        derived["pa_num_blocks"] = cc.num_gpu_blocks_override
+    return derived
+
+
+def check_against_vllm(overrides: dict[str, Any], derived: dict[str, Any]) -> None:
+    """A user override that contradicts vLLM's own arguments stops start-up, naming both."""
+    rules = [
+        # (key, vLLM argument, how the two may relate)
+        ("tp_degree", "--tensor-parallel-size", lambda o, v: o == v),
+        ("batch_size", "--max-num-seqs", lambda o, v: o <= v),
+        ("seq_len", "--max-model-len", lambda o, v: o <= v),
+        ("pa_block_size", "--block-size", lambda o, v: o == v),
+        ("is_prefix_caching", "--enable-prefix-caching", lambda o, v: o == v),
+        ("is_chunked_prefill", "--enable-chunked-prefill", lambda o, v: o == v),
+    ]
+    for key, arg, ok in rules:
+        if key in overrides and isinstance(overrides[key], (int, bool)):
+            if not ok(overrides[key], derived[key]):
+                raise ValueError(
+                    f"override_neuron_config {key}={json.dumps(overrides[key])} contradicts vLLM's "
+                    f"{arg} (which gives {json.dumps(derived[key])}); change one of them"
+                )
+    if "pa_num_blocks" in overrides:
+        if "pa_num_blocks" not in derived:
+            raise ValueError(
+                "override_neuron_config pa_num_blocks needs vLLM's --num-gpu-blocks-override "
+                "with the same value (vLLM allocates the KV blocks)"
+            )
+        if overrides["pa_num_blocks"] != derived["pa_num_blocks"]:
+            raise ValueError(
+                f"override_neuron_config pa_num_blocks={overrides['pa_num_blocks']} contradicts "
+                f"vLLM's --num-gpu-blocks-override={derived['pa_num_blocks']}"
+            )
+
+
+def resolve(vllm_config: Any) -> dict[str, Any]:
+    """The resolved NeuronConfig as a dict; raises ValueError naming the problem."""
+    from vllm_neuron_plugin.core import resolve_neuron_config
+
+    overrides = user_overrides(vllm_config.additional_config)
+    derived = vllm_derived(vllm_config)
+    check_against_vllm(overrides, derived)
+    return json.loads(resolve_neuron_config(json.dumps({**derived, **overrides})))

@@ -1,0 +1,22 @@
+"""The C++ extension. libtorch must be loaded (import torch) before it."""
+
+import torch  # noqa: F401  (loads libtorch and libc10 that _C links against)
+
+from vllm_neuron_plugin._C import (  # noqa: E402
+    Worker,
+    known_neuron_config_keys,
+    read_model_config,
+    resolve_neuron_config,
+)
+
+LOGITS_NONE, LOGITS_LAST, LOGITS_ALL = 0, 1, 2
+
+__all__ = [
+    "LOGITS_ALL",
+    "LOGITS_LAST",
+    "LOGITS_NONE",
+    "Worker",
+    "known_neuron_config_keys",
+    "read_model_config",
+    "resolve_neuron_config",
+]

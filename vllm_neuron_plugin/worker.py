@@ -1,0 +1,117 @@
+"""The vLLM worker: lifecycle, memory and KV spec around the C++ worker."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any
+
+import torch
+from vllm.logger import init_logger
+from vllm.v1.kv_cache_interface import FullAttentionSpec, KVCacheSpec
+from vllm.v1.outputs import EMPTY_MODEL_RUNNER_OUTPUT
+from vllm.v1.worker.worker_base import CompilationTimes, WorkerBase
+
+from vllm_neuron_plugin import config
+from vllm_neuron_plugin.core import Worker
+from vllm_neuron_plugin.model_runner import NeuronModelRunner
+
+logger = init_logger(__name__)
+
+# Default KV budget when vLLM is not given --kv-cache-memory-bytes: a host shares its memory
+# with everything else, so take at most this much, and at most half of what is available.
+DEFAULT_KV_BYTES = 4 << 30
+
+
+def _model_dir(model: str) -> str:
+    if os.path.isdir(model):
+        return model
+    from huggingface_hub import snapshot_download
+
+    try:  # an HF id already in the local cache; never downloads
+        return snapshot_download(model, local_files_only=True)
+    except Exception as e:  # noqa: BLE001 - any failure means "not available locally"
+        raise ValueError(
+            f"model '{model}' is neither a local directory nor in the local HF cache "
+            "(vllm-neuron-plugin loads safetensors checkpoints from disk)"
+        ) from e
+
+
+class NeuronWorker(WorkerBase):
+    def init_device(self) -> None:
+        self.device = torch.device("cpu")
+
+    def load_model(self, *, load_dummy_weights: bool = False) -> None:
+        if load_dummy_weights:
+            raise ValueError("vllm-neuron-plugin loads real checkpoints only (no dummy weights)")
+        resolved = config.resolve(self.vllm_config)
+        logger.info("vllm-neuron-plugin: NeuronConfig %s", json.dumps(resolved, sort_keys=True))
+        model_dir = _model_dir(self.model_config.model)
+        self.core = Worker(model_dir, json.dumps(resolved), self.model_config.seed or 0)
+        self.shape = self.core.model_config
+        self.kv_dtype = getattr(torch, resolved["torch_dtype"])
+        self.model_runner = NeuronModelRunner(self.core, self.cache_config.block_size)
+
+    def get_kv_cache_spec(self) -> dict[str, KVCacheSpec]:
+        spec = FullAttentionSpec(
+            block_size=self.cache_config.block_size,
+            num_kv_heads=self.shape["num_kv_heads"],
+            head_size=self.shape["head_dim"],
+            dtype=self.kv_dtype,
+        )
+        return {f"model.layers.{i}.self_attn": spec for i in range(self.shape["num_layers"])}
+
+    def get_supported_kv_cache_layouts(self) -> list[str]:
+        # Our KV tensors are per layer [num_blocks, kv_heads, block_size, head_dim]; there is
+        # no vLLM attention backend to ask.
+        return ["LBNHC"]
+
+    def determine_available_memory(self) -> int:
+        if self.cache_config.kv_cache_memory_bytes:
+            return int(self.cache_config.kv_cache_memory_bytes)
+        available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+        block_bytes = self.core.kv_bytes_per_block(self.cache_config.block_size)
+        # Enough for max_num_seqs full-length sequences (+ vLLM's null block), but no more.
+        blocks_for_all = self.scheduler_config.max_num_seqs * math.ceil(
+            self.model_config.max_model_len / self.cache_config.block_size
+        ) + 1
+        return int(min(DEFAULT_KV_BYTES, available // 2, blocks_for_all * block_bytes))
+
+    def initialize_from_config(self, kv_cache_config: Any) -> None:
+        self.core.allocate_kv(kv_cache_config.num_blocks, self.cache_config.block_size)
+        logger.info(
+            "vllm-neuron-plugin: KV cache %d blocks x %d tokens (%.1f MiB)",
+            kv_cache_config.num_blocks, self.cache_config.block_size,
+            kv_cache_config.num_blocks * self.core.kv_bytes_per_block(self.cache_config.block_size) / 2**20,
+        )
+
+    def initialize_cache(self, num_gpu_blocks: int, num_cpu_blocks: int) -> None:
+        self.cache_config.num_gpu_blocks = num_gpu_blocks
+        self.cache_config.num_cpu_blocks = num_cpu_blocks
+
+    def compile_or_warm_up_model(self) -> CompilationTimes:
+        return CompilationTimes(language_model=0.0, encoder=0.0)
+
+    def get_supported_tasks(self) -> tuple[str, ...]:
+        return ("generate",)
+
+    def get_cache_block_size_bytes(self) -> int:
+        return self.core.kv_bytes_per_block(self.cache_config.block_size)
+
+    def execute_model(self, scheduler_output: Any) -> Any:
+        return self.model_runner.execute_model(scheduler_output)
+
+    def sample_tokens(self, grammar_output: Any) -> Any:
+        # execute_model already sampled (one-phase step); vLLM calls this only when it returns None.
+        return EMPTY_MODEL_RUNNER_OUTPUT
+
+    def take_draft_token_ids(self) -> None:
+        return None
+
+    def check_health(self) -> None:
+        return None
+
+    def shutdown(self) -> None:
+        self.model_runner = None
+        self.core = None
