@@ -109,6 +109,9 @@ class NeuronWorker(WorkerBase):
     def take_draft_token_ids(self) -> None:
         return None
 
+    def get_model_inspection(self) -> str:
+        return f"vllm-neuron-plugin C++ worker: {self.shape}"
+
     def check_health(self) -> None:
         return None
 

@@ -1,0 +1,41 @@
+"""Drives the C++ worker directly (no vLLM) for parity tests: one sequence per row, contiguous
+block ids, every token's logits."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from vllm_neuron_plugin.core import LOGITS_ALL, Worker
+
+BLOCK = 16
+
+
+def make_worker(model_dir, dtype: str, seq_len: int = 512) -> Worker:
+    w = Worker(str(model_dir), json.dumps({"seq_len": seq_len, "torch_dtype": dtype}))
+    w.allocate_kv(1 + 4 * seq_len // BLOCK, BLOCK)
+    return w
+
+
+def step_logits(w: Worker, rows: list[tuple[list[int], int]]) -> list[torch.Tensor]:
+    """rows: (token_ids of the whole sequence, number of them already in KV). Row r owns blocks
+    starting at 1 + r * 32. Returns each row's logits for the tokens computed in this step."""
+    tokens, positions, slots, qlens, ctx = [], [], [], [], []
+    tables = []
+    for r, (ids, done) in enumerate(rows):
+        first = 1 + r * 32
+        tables.append(list(range(first, first + 32)))
+        tokens += ids[done:]
+        positions += list(range(done, len(ids)))
+        slots += [first * BLOCK + p for p in range(done, len(ids))]
+        qlens.append(len(ids) - done)
+        ctx.append(done)
+    b = len(rows)
+    _, logits = w.step(
+        torch.tensor(tokens), torch.tensor(positions), torch.tensor(qlens), torch.tensor(ctx),
+        torch.tensor(tables), torch.tensor(slots), torch.ones(b, dtype=torch.bool),
+        torch.tensor([[0.0, 0.0, 1.0]] * b), torch.full((b,), -1), torch.zeros(b, dtype=torch.long),
+        LOGITS_ALL,
+    )
+    return list(torch.split(logits, qlens))
