@@ -1,0 +1,68 @@
+"""override_neuron_config merge with vLLM's arguments, checked through vLLM's own config path."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.checkpoints import tiny_llama
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    return tiny_llama(tmp_path_factory.mktemp("cfg"))
+
+
+def engine_config(model_dir, overrides=None, key="override_neuron_config", **args):
+    from vllm.engine.arg_utils import EngineArgs
+
+    extra = {} if overrides is None else {key: overrides}
+    return EngineArgs(model=str(model_dir), skip_tokenizer_init=True, max_model_len=256,
+                      max_num_seqs=4, additional_config=extra, **args).create_engine_config()
+
+
+def resolved(vllm_config):
+    from vllm_neuron_plugin import config
+
+    return config.resolve(vllm_config)
+
+
+def test_defaults_follow_vllm(model_dir):
+    r = resolved(engine_config(model_dir, dtype="float32", block_size=32))
+    assert r["seq_len"] == 256 and r["max_context_length"] == 256
+    assert r["batch_size"] == 4 and r["pa_block_size"] == 32 and r["torch_dtype"] == "float32"
+
+
+@pytest.mark.parametrize("key", ["override_neuron_config", "override-neuron-config"])
+def test_both_spellings_are_honoured(model_dir, key):
+    vc = engine_config(model_dir, {"seq-len": 128, "batch_size": 2}, key=key)
+    r = resolved(vc)
+    assert r["seq_len"] == 128 and r["batch_size"] == 2
+    assert vc.model_config.max_model_len == 128  # vLLM refuses longer prompts up front
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"seq_len": 1024}, "seq_len=1024 contradicts vLLM's --max-model-len (which gives 256)"),
+        ({"batch_size": 8}, "batch_size=8 contradicts vLLM's --max-num-seqs (which gives 4)"),
+        ({"tp_degree": 2}, "tp_degree=2 contradicts vLLM's --tensor-parallel-size"),
+        ({"pa_num_blocks": 10}, "needs vLLM's --num-gpu-blocks-override"),
+        ({"sequence_len": 64}, "unknown or not yet supported key 'sequence_len' (did you mean 'seq_len'?)"),
+        ({"batch_size": "two"}, "'batch_size' must be a positive integer"),
+        ("{not json", "malformed JSON"),
+        ([1], "must be a JSON object"),
+    ],
+)
+def test_bad_overrides_stop_startup_with_a_reason(model_dir, overrides, message):
+    with pytest.raises(Exception) as e:
+        engine_config(model_dir, overrides)
+    assert message in str(e.value)
+
+
+def test_both_spellings_at_once_is_an_error(model_dir):
+    from vllm.engine.arg_utils import EngineArgs
+
+    args = EngineArgs(model=str(model_dir), skip_tokenizer_init=True, max_model_len=256,
+                      additional_config={"override_neuron_config": {}, "override-neuron-config": {}})
+    with pytest.raises(Exception, match="give one of them"):
+        args.create_engine_config()
