@@ -45,15 +45,21 @@ if ! python -c "import importlib.metadata as m, sys; sys.exit(m.version('vllm') 
   mkdir -p "$SRC"
   if ! ls "$WHEELS"/vllm-$VLLM_VERSION-*.whl >/dev/null 2>&1; then
     say "building vLLM $VLLM_VERSION from its sdist (VLLM_TARGET_DEVICE=empty)"
-    # Build requirements first (all but torch, which is already here), then no isolation, so
-    # that pip never fetches a CUDA torch for a pure-Python build.
-    "${PIP[@]}" install "cmake>=3.26.1" ninja "packaging>=24.2" "setuptools>=77.0.3,<81" \
-      "setuptools-scm>=8" "setuptools-rust>=1.9" wheel jinja2
     export VLLM_TARGET_DEVICE=empty VLLM_VERSION_OVERRIDE=$VLLM_VERSION CARGO_NET_OFFLINE=true
+    # Metadata preparation of the sdist needs its build tools present (no isolation: an
+    # isolated build would pull a CUDA torch for a pure-Python package).
+    "${PIP[@]}" install "setuptools>=77.0.3,<81" "setuptools-scm>=8" "setuptools-rust>=1.9" wheel
     [ -f "$SRC/vllm-$VLLM_VERSION.tar.gz" ] || "${PIP[@]}" download --no-deps --no-binary :all: \
       --no-build-isolation "vllm==$VLLM_VERSION" -d "$SRC"
     rm -rf "$SRC/vllm-$VLLM_VERSION"
     tar -xzf "$SRC/vllm-$VLLM_VERSION.tar.gz" -C "$SRC"
+    # The sdist's own build requirements, minus torch (already here).
+    python - "$SRC/vllm-$VLLM_VERSION/pyproject.toml" > "$SRC/build-reqs.txt" <<'PY'
+import sys, tomllib
+reqs = tomllib.load(open(sys.argv[1], "rb"))["build-system"]["requires"]
+print("\n".join(r for r in reqs if not r.replace(" ", "").lower().startswith("torch")))
+PY
+    "${PIP[@]}" install -r "$SRC/build-reqs.txt"
     "${PIP[@]}" wheel --no-build-isolation --no-deps -w "$WHEELS" "$SRC/vllm-$VLLM_VERSION"
     unset VLLM_TARGET_DEVICE VLLM_VERSION_OVERRIDE CARGO_NET_OFFLINE
   fi
