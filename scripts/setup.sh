@@ -8,7 +8,7 @@ set -euo pipefail
 VNP_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VNP_CACHE=${VNP_CACHE:-$HOME/.cache/vllm-neuron-plugin}
 TORCH_VERSION=2.13.0
-VLLM_VERSION=0.31.0
+VLLM_VERSION=0.32.0
 APT_PACKAGES=(build-essential cmake ninja-build ccache pkg-config libabsl-dev nlohmann-json3-dev
               libgtest-dev libgmock-dev libbenchmark-dev)
 export VNP_CACHE
