@@ -80,7 +80,7 @@ class NeuronModelRunner:
         positions: list[int] = []
         slots: list[int] = []
         query_lens, context_lens, sample_rows, sampling, seeds, offsets = [], [], [], [], [], []
-        max_blocks = 1
+        block_lists: list[list[int]] = []
         for req_id in req_ids:
             st = self.requests[req_id]
             n = so.num_scheduled_tokens[req_id]
@@ -98,10 +98,10 @@ class NeuronModelRunner:
             sampling.append((st.temperature, float(st.top_k), st.top_p))
             seeds.append(st.seed)
             offsets.append(st.num_output_tokens)
-            max_blocks = max(max_blocks, len(blocks))
-        tables = torch.zeros((len(req_ids), max_blocks), dtype=torch.int64)
-        for i, req_id in enumerate(req_ids):
-            blocks = self.requests[req_id].block_ids
+            block_lists.append(blocks)
+        # Rows padded with vLLM's null block 0; the worker reads only each row's own length.
+        tables = torch.zeros((len(req_ids), max(map(len, block_lists))), dtype=torch.int64)
+        for i, blocks in enumerate(block_lists):
             tables[i, : len(blocks)] = torch.tensor(blocks, dtype=torch.int64)
         sampled, _ = self.core.step(
             torch.tensor(tokens, dtype=torch.int64),
@@ -119,7 +119,6 @@ class NeuronModelRunner:
         out_tokens: list[list[int]] = []
         for req_id, token in zip(req_ids, sampled.tolist()):
             st = self.requests[req_id]
-            st.num_computed_tokens += so.num_scheduled_tokens[req_id]
             if token >= 0:
                 st.token_ids.append(token)
                 st.num_output_tokens += 1

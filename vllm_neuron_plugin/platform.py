@@ -30,7 +30,6 @@ _UNSUPPORTED_SAMPLING = {
     "allowed_token_ids": None,
     "bad_words": None,
     "structured_outputs": None,
-    "logits_processors": None,
 }
 
 

@@ -71,7 +71,7 @@ class NeuronWorker(WorkerBase):
         if self.cache_config.kv_cache_memory_bytes:
             return int(self.cache_config.kv_cache_memory_bytes)
         available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-        block_bytes = self.core.kv_bytes_per_block(self.cache_config.block_size)
+        block_bytes = self.get_cache_block_size_bytes()
         # Enough for max_num_seqs full-length sequences (+ vLLM's null block), but no more.
         blocks_for_all = self.scheduler_config.max_num_seqs * math.ceil(
             self.model_config.max_model_len / self.cache_config.block_size
@@ -83,7 +83,7 @@ class NeuronWorker(WorkerBase):
         logger.info(
             "vllm-neuron-plugin: KV cache %d blocks x %d tokens (%.1f MiB)",
             kv_cache_config.num_blocks, self.cache_config.block_size,
-            kv_cache_config.num_blocks * self.core.kv_bytes_per_block(self.cache_config.block_size) / 2**20,
+            kv_cache_config.num_blocks * self.get_cache_block_size_bytes() / 2**20,
         )
 
     def initialize_cache(self, num_gpu_blocks: int, num_cpu_blocks: int) -> None:
