@@ -51,10 +51,14 @@ def vllm_derived(vllm_config: Any) -> dict[str, Any]:
         "is_block_kv_layout": True,
         "pa_block_size": cc.block_size,
         "is_prefix_caching": bool(cc.enable_prefix_caching),
-        "is_chunked_prefill": bool(sc.enable_chunked_prefill),
+        # NxDI derives is_chunked_prefill from the presence of this object.
+        "chunked_prefill_config": {} if sc.enable_chunked_prefill else None,
     }
     if cc.num_gpu_blocks_override is not None:
         derived["pa_num_blocks"] = cc.num_gpu_blocks_override
+    spec = getattr(vllm_config, "speculative_config", None)
+    if spec is not None and spec.num_speculative_tokens:
+        derived["speculation_length"] = spec.num_speculative_tokens
     return derived
 
 
@@ -64,18 +68,36 @@ def check_against_vllm(overrides: dict[str, Any], derived: dict[str, Any]) -> No
         # (key, vLLM argument, how the two may relate)
         ("tp_degree", "--tensor-parallel-size", lambda o, v: o == v),
         ("batch_size", "--max-num-seqs", lambda o, v: o <= v),
+        ("max_batch_size", "--max-num-seqs", lambda o, v: o <= v),
+        ("ctx_batch_size", "--max-num-seqs", lambda o, v: o <= v),
+        ("tkg_batch_size", "--max-num-seqs", lambda o, v: o <= v),
         ("seq_len", "--max-model-len", lambda o, v: o <= v),
+        ("max_context_length", "--max-model-len", lambda o, v: o <= v),
+        ("max_length", "--max-model-len", lambda o, v: o <= v),
+        ("speculation_length", "--speculative-config num_speculative_tokens", lambda o, v: o == v),
         ("pa_block_size", "--block-size", lambda o, v: o == v),
         ("is_prefix_caching", "--enable-prefix-caching", lambda o, v: o == v),
         ("is_chunked_prefill", "--enable-chunked-prefill", lambda o, v: o == v),
     ]
+    vllm_values = {**derived, "max_batch_size": derived["batch_size"],
+                   "ctx_batch_size": derived["batch_size"], "tkg_batch_size": derived["batch_size"],
+                   "max_context_length": derived["seq_len"], "max_length": derived["seq_len"],
+                   "speculation_length": derived.get("speculation_length", 0)}
     for key, arg, ok in rules:
         if key in overrides and isinstance(overrides[key], (int, bool)):
-            if not ok(overrides[key], derived[key]):
+            if not ok(overrides[key], vllm_values[key]):
                 raise ValueError(
                     f"override_neuron_config {key}={json.dumps(overrides[key])} contradicts vLLM's "
-                    f"{arg} (which gives {json.dumps(derived[key])}); change one of them"
+                    f"{arg} (which gives {json.dumps(vllm_values[key])}); change one of them"
                 )
+    if "chunked_prefill_config" in overrides:
+        if (overrides["chunked_prefill_config"] is None) != (derived["chunked_prefill_config"] is None):
+            raise ValueError(
+                "override_neuron_config chunked_prefill_config="
+                f"{json.dumps(overrides['chunked_prefill_config'])} contradicts vLLM's "
+                f"--enable-chunked-prefill={derived['chunked_prefill_config'] is not None}; "
+                "an object needs chunked prefill on, null needs it off"
+            )
     if "pa_num_blocks" in overrides:
         if "pa_num_blocks" not in derived:
             raise ValueError(
@@ -89,11 +111,24 @@ def check_against_vllm(overrides: dict[str, Any], derived: dict[str, Any]) -> No
             )
 
 
-def resolve(vllm_config: Any) -> dict[str, Any]:
-    """The resolved NeuronConfig as a dict; raises ValueError naming the problem."""
-    from vllm_neuron_plugin.core import resolve_neuron_config
-
+def merged_json(vllm_config: Any) -> str:
+    """NxDI defaults (applied in C++) ← vLLM-derived values ← the user's overrides, as JSON."""
     overrides = user_overrides(vllm_config.additional_config)
     derived = vllm_derived(vllm_config)
     check_against_vllm(overrides, derived)
-    return json.loads(resolve_neuron_config(json.dumps({**derived, **overrides})))
+    return json.dumps({**derived, **overrides})
+
+
+def summary(vllm_config: Any) -> dict[str, Any]:
+    """The resolved config (`resolved` dict), its bucket lists and the keys that have no effect
+    here; raises ValueError naming the problem."""
+    from vllm_neuron_plugin.core import neuron_config_summary
+
+    s = neuron_config_summary(merged_json(vllm_config))
+    s["resolved"] = json.loads(s["resolved_json"])
+    return s
+
+
+def resolve(vllm_config: Any) -> dict[str, Any]:
+    """The resolved NeuronConfig as a dict; raises ValueError naming the problem."""
+    return summary(vllm_config)["resolved"]

@@ -5,6 +5,8 @@ import torch  # noqa: F401  (loads libtorch and libc10 that _C links against)
 from vllm_neuron_plugin._C import (  # noqa: E402
     Worker,
     known_neuron_config_keys,
+    neuron_config_schema,
+    neuron_config_summary,
     read_model_config,
     resolve_neuron_config,
 )
@@ -17,6 +19,8 @@ __all__ = [
     "LOGITS_NONE",
     "Worker",
     "known_neuron_config_keys",
+    "neuron_config_schema",
+    "neuron_config_summary",
     "read_model_config",
     "resolve_neuron_config",
 ]

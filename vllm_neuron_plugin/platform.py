@@ -100,14 +100,23 @@ class NeuronPlatform(Platform):
         cc.mode = CompilationMode.NONE
         cc.cudagraph_capture_sizes = []
 
-        resolved = config.resolve(vllm_config)
-        mc = vllm_config.model_config
-        if resolved["seq_len"] < mc.max_model_len:
-            logger.info(
-                "vllm-neuron-plugin: max_model_len lowered from %d to seq_len=%d",
-                mc.max_model_len, resolved["seq_len"],
-            )
-            mc.max_model_len = resolved["seq_len"]
+        summary = config.summary(vllm_config)
+        resolved, mc = summary["resolved"], vllm_config.model_config
+        # The longest sequence the config runs: seq_len, max_length and the largest
+        # token-generation bucket all bound it; vLLM then never schedules past it.
+        limit = min(resolved["seq_len"], resolved["max_length"], summary["token_generation_buckets"][-1])
+        if limit < mc.max_model_len:
+            logger.info("vllm-neuron-plugin: max_model_len lowered from %d to %d (seq_len, "
+                        "max_length, largest token-generation bucket)", mc.max_model_len, limit)
+            mc.max_model_len = limit
+        if config.dtype_name(mc.dtype) != resolved["torch_dtype"]:
+            logger.info("vllm-neuron-plugin: dtype %s from override_neuron_config torch_dtype",
+                        resolved["torch_dtype"])
+            mc.dtype = getattr(torch, resolved["torch_dtype"])
+        cls.max_prompt_len = summary["context_encoding_buckets"][-1]
+
+    # The largest context-encoding bucket of the config this process resolved last.
+    max_prompt_len: int | None = None
 
     @classmethod
     def validate_request(cls, processed_inputs: Any, params: Any) -> None:
@@ -116,6 +125,15 @@ class NeuronPlatform(Platform):
 
         if not isinstance(params, SamplingParams):
             raise VLLMValidationError("vllm-neuron-plugin serves generation requests only")
+        prompt = processed_inputs.get("prompt_token_ids") if isinstance(processed_inputs, dict) else None
+        if prompt is not None and cls.max_prompt_len and len(prompt) > cls.max_prompt_len:
+            raise VLLMValidationError(
+                f"prompt has {len(prompt)} tokens, more than the largest context-encoding bucket "
+                f"({cls.max_prompt_len} tokens); shorten the prompt or raise "
+                "context_encoding_buckets / max_context_length in override_neuron_config",
+                parameter="prompt",
+                value=len(prompt),
+            )
         for name, neutral in _UNSUPPORTED_SAMPLING.items():
             value = getattr(params, name, neutral)
             if value not in (neutral, [], {}):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from typing import Any
 
 import torch
@@ -45,10 +46,21 @@ class NeuronWorker(WorkerBase):
     def load_model(self, *, load_dummy_weights: bool = False) -> None:
         if load_dummy_weights:
             raise ValueError("vllm-neuron-plugin loads real checkpoints only (no dummy weights)")
-        resolved = config.resolve(self.vllm_config)
+        summary = config.summary(self.vllm_config)
+        resolved = summary["resolved"]
         logger.info("vllm-neuron-plugin: NeuronConfig %s", json.dumps(resolved, sort_keys=True))
+        logger.info("vllm-neuron-plugin: buckets %s", summary["buckets"])
+        if summary["no_effect_keys"]:
+            logger.info("vllm-neuron-plugin: no effect on this backend (Neuron hardware or "
+                        "static-graph knobs): %s", ", ".join(summary["no_effect_keys"]))
         model_dir = _model_dir(self.model_config.model)
-        self.core = Worker(model_dir, json.dumps(resolved), self.model_config.seed or 0)
+        start = time.perf_counter()
+        self.core = Worker(model_dir, summary["resolved_json"], self.model_config.seed or 0)
+        logger.info("vllm-neuron-plugin: weights loaded in %.2f s from %s artifact %s",
+                    time.perf_counter() - start,
+                    "the prepared" if self.core.artifact_reused else "a new",
+                    self.core.artifact_dir or "(save_sharded_checkpoint is false)")
+        self.skip_warmup = resolved["skip_warmup"]
         self.shape = self.core.model_config
         self.kv_dtype = getattr(torch, resolved["torch_dtype"])
         self.model_runner = NeuronModelRunner(self.core, self.cache_config.block_size)
@@ -91,7 +103,13 @@ class NeuronWorker(WorkerBase):
         self.cache_config.num_cpu_blocks = num_cpu_blocks
 
     def compile_or_warm_up_model(self) -> CompilationTimes:
+        if not self.skip_warmup:
+            logger.info("vllm-neuron-plugin: warm-up took %.2f s", self.core.warm_up())
         return CompilationTimes(language_model=0.0, encoder=0.0)
+
+    def bucket_counts(self) -> dict[str, int]:
+        """Steps routed to each bucket since start (LLM.collective_rpc("bucket_counts"))."""
+        return dict(self.core.bucket_counts)
 
     def get_supported_tasks(self) -> tuple[str, ...]:
         return ("generate",)

@@ -24,9 +24,18 @@ at::Tensor Decoder::Attention(int64_t layer, const at::Tensor& x, const ForwardI
                               const std::pair<at::Tensor, at::Tensor>& rope, KvCache& kv) const {
   const LayerWeights& w = weights_.layers[layer];
   const int64_t T = x.size(0), D = config_.head_dim;
-  at::Tensor q = Linear(x, w.q_proj, w.q_bias).view({T, config_.num_heads, D});
-  at::Tensor k = Linear(x, w.k_proj, w.k_bias).view({T, config_.num_kv_heads, D});
-  at::Tensor v = Linear(x, w.v_proj, w.v_bias).view({T, config_.num_kv_heads, D});
+  at::Tensor q, k, v;
+  if (w.qkv_proj.defined()) {  // fused_qkv: one matmul, then views of its column ranges
+    const int64_t q_out = config_.num_heads * D, kv_out = config_.num_kv_heads * D;
+    auto parts = Linear(x, w.qkv_proj, w.qkv_bias).split_with_sizes({q_out, kv_out, kv_out}, 1);
+    q = parts[0], k = parts[1], v = parts[2];
+  } else {
+    q = Linear(x, w.q_proj, w.q_bias), k = Linear(x, w.k_proj, w.k_bias);
+    v = Linear(x, w.v_proj, w.v_bias);
+  }
+  q = q.view({T, config_.num_heads, D});
+  k = k.view({T, config_.num_kv_heads, D});
+  v = v.view({T, config_.num_kv_heads, D});
   q = rope_.Apply(q, rope.first, rope.second);
   k = rope_.Apply(k, rope.first, rope.second);
   kv.Write(layer, in.slots, k, v);

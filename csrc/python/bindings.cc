@@ -8,6 +8,7 @@
 
 #include "config/model_config.h"
 #include "config/neuron_config.h"
+#include "config/neuron_config_schema.h"
 #include "runtime/worker.h"
 
 namespace py = pybind11;
@@ -53,6 +54,43 @@ py::dict ModelConfigDict(const ModelConfig& c) {
   return d;
 }
 
+py::list Buckets2D(const std::vector<Bucket2D>& v) {
+  py::list out;
+  for (const Bucket2D& b : v) out.append(py::make_tuple(b.active, b.prefix));
+  return out;
+}
+
+// The parts of a resolved config the Python side reports or enforces.
+py::dict ConfigSummary(const NeuronConfig& c) {
+  py::dict d;
+  d["resolved_json"] = c.ToJson();
+  d["no_effect_keys"] = c.no_effect_keys;
+  d["buckets"] = c.buckets.Describe();
+  d["context_encoding_buckets"] = c.buckets.context_encoding;
+  d["token_generation_buckets"] = c.buckets.token_generation;
+  d["prefix_context_encoding_buckets"] = Buckets2D(c.buckets.prefix_context_encoding);
+  d["prefix_token_generation_buckets"] = Buckets2D(c.buckets.prefix_token_generation);
+  return d;
+}
+
+py::list SchemaRows(const std::vector<KeySpec>& schema, const std::string& prefix) {
+  py::list rows;
+  for (const KeySpec& k : schema) {
+    py::dict r;
+    r["name"] = prefix + k.name;
+    r["group"] = k.group;
+    r["accepts"] = Describe(k);
+    r["default"] = k.derived_default ? std::string("derived") : k.default_value.dump();
+    r["support"] = std::string(SupportName(k.support));
+    r["note"] = k.note;
+    rows.append(r);
+    if (k.fields != nullptr) {
+      for (auto row : SchemaRows(*k.fields, k.name + ".")) rows.append(row);
+    }
+  }
+  return rows;
+}
+
 }  // namespace
 }  // namespace vnp
 
@@ -70,6 +108,13 @@ PYBIND11_MODULE(_C, m) {
 
   m.def("known_neuron_config_keys", &KnownNeuronConfigKeys);
 
+  m.def("neuron_config_summary", [](const std::string& json) {
+    return ConfigSummary(Unwrap(NeuronConfig::FromJson(json)));
+  }, "Resolves merged NeuronConfig JSON; returns the resolved JSON, buckets and no-effect keys.");
+
+  m.def("neuron_config_schema", [] { return SchemaRows(NeuronConfigSchema(), ""); },
+        "Every NeuronConfig key: group, accepted values, default, support class, note.");
+
   py::class_<Worker>(m, "Worker")
       .def(py::init([](const std::string& model_dir, const std::string& neuron_config_json,
                        uint64_t seed) {
@@ -78,6 +123,14 @@ PYBIND11_MODULE(_C, m) {
            }),
            py::arg("model_dir"), py::arg("neuron_config_json"), py::arg("seed") = 0)
       .def("kv_bytes_per_block", &Worker::KvBytesPerBlock)
+      .def("warm_up", [](Worker& w) {
+             py::gil_scoped_release release;
+             return Unwrap(w.WarmUp());
+           })
+      .def_property_readonly("bucket_counts", &Worker::bucket_counts)
+      .def_property_readonly("artifact_dir", &Worker::artifact_dir)
+      .def_property_readonly("artifact_reused", &Worker::artifact_reused)
+      .def_property_readonly("config_summary", [](const Worker& w) { return ConfigSummary(w.neuron_config()); })
       .def("allocate_kv", [](Worker& w, int64_t num_blocks, int64_t block_size) {
              py::gil_scoped_release release;
              Check(w.AllocateKv(num_blocks, block_size));

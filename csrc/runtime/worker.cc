@@ -1,11 +1,13 @@
 #include "runtime/worker.h"
 
+#include <chrono>
 #include <filesystem>
 
 #include <ATen/ATen.h>
 #include <absl/strings/str_cat.h>
+#include <absl/strings/str_join.h>
 
-#include "weights/safetensors.h"
+#include "weights/artifacts.h"
 
 namespace vnp {
 namespace {
@@ -29,13 +31,70 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(const std::string& model_
   if (!nc.ok()) return nc.status();
   auto mc = ModelConfig::FromFile((std::filesystem::path(model_dir) / "config.json").string());
   if (!mc.ok()) return mc.status();
-  auto ckpt = Checkpoint::Open(model_dir);
-  if (!ckpt.ok()) return ckpt.status();
-  auto weights = DecoderWeights::Load(*ckpt, *mc, nc->torch_dtype);
-  if (!weights.ok()) return weights.status();
+  auto prepared = LoadOrPrepare(model_dir, *mc, *nc);
+  if (!prepared.ok()) return prepared.status();
   const int64_t max_positions = nc->seq_len;
-  Decoder decoder(*std::move(mc), *std::move(weights), max_positions);
-  return std::unique_ptr<Worker>(new Worker(*std::move(nc), std::move(decoder), seed));
+  Decoder decoder(*std::move(mc), std::move(prepared->weights), max_positions);
+  auto w = std::unique_ptr<Worker>(new Worker(*std::move(nc), std::move(decoder), seed));
+  w->artifact_dir_ = prepared->dir;
+  w->artifact_reused_ = prepared->reused;
+  return w;
+}
+
+absl::StatusOr<double> Worker::WarmUp() {
+  if (!kv_) return absl::FailedPreconditionError("warm-up needs the KV cache allocated first");
+  const auto start = std::chrono::steady_clock::now();
+  const int64_t prompt = std::min<int64_t>(neuron_config_.buckets.context_encoding.front(), 128);
+  const int64_t bs = kv_->block_size();
+  for (int64_t len : {prompt, int64_t{1}}) {
+    // Slot -1 writes nothing; block 0 stands in for the table (vLLM's null block), so the
+    // warm-up leaves every real block untouched.
+    const int64_t context = len == 1 ? prompt : 0;
+    ForwardInput f;
+    f.token_ids = at::zeros({len}, at::kLong);
+    f.positions = at::arange(context, context + len, at::kLong);
+    f.slots = SlotIndex::FromSlotMapping(at::full({len}, -1, at::kLong), bs);
+    f.attention.query_start = {0, len};
+    f.attention.seq_lens = {context + len};
+    f.attention.block_tables = at::zeros({1, (context + len + bs - 1) / bs}, at::kLong);
+    f.logits_rows = at::full({1}, len - 1, at::kLong);
+    decoder_.Forward(f, *kv_);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
+void Worker::CountBuckets(const std::vector<int64_t>& qlens, const std::vector<int64_t>& ctx) {
+  const BucketPlan& plan = neuron_config_.buckets;
+  auto count = [&](const char* phase, std::optional<std::string> bucket) {
+    ++bucket_counts_[bucket ? absl::StrCat(phase, "/", *bucket)
+                            : absl::StrCat("unbucketed/", phase)];
+  };
+  auto one = [](std::optional<int64_t> b) {
+    return b ? std::optional<std::string>(absl::StrCat(*b)) : std::nullopt;
+  };
+  auto two = [](std::optional<Bucket2D> b) {
+    return b ? std::optional<std::string>(absl::StrCat("[", b->active, ",", b->prefix, "]"))
+             : std::nullopt;
+  };
+  int64_t longest_decode = -1;
+  for (size_t b = 0; b < qlens.size(); ++b) {
+    if (qlens[b] == 0) continue;
+    if (qlens[b] == 1 && ctx[b] > 0) {
+      longest_decode = std::max(longest_decode, ctx[b]);
+    } else if (neuron_config_.is_prefix_caching) {
+      count("prefix_context_encoding",
+            two(RoutePrefixPrefill(plan.prefix_context_encoding, qlens[b], ctx[b])));
+    } else {
+      count("context_encoding", one(FirstFit(plan.context_encoding, ctx[b] + qlens[b])));
+    }
+  }
+  if (longest_decode < 0) return;
+  if (neuron_config_.is_prefix_caching) {
+    count("prefix_token_generation",
+          two(RoutePrefixDecode(plan.prefix_token_generation, 1, longest_decode)));
+  } else {
+    count("token_generation", one(FirstFit(plan.token_generation, longest_decode)));
+  }
 }
 
 int64_t Worker::KvBytesPerBlock(int64_t block_size) const {
@@ -125,6 +184,7 @@ absl::StatusOr<StepOutput> Worker::Step(const StepInput& in) {
   f.positions = in.positions.to(at::kLong);
   f.slots = SlotIndex::FromSlotMapping(in.slot_mapping, kv_->block_size());
   std::vector<int64_t> qlens = ToVector(in.query_lens), ctx = ToVector(in.context_lens);
+  CountBuckets(qlens, ctx);
   f.attention.query_start.assign(B + 1, 0);
   f.attention.seq_lens.resize(B);
   for (int64_t b = 0; b < B; ++b) {

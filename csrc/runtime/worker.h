@@ -4,6 +4,7 @@
 // flat batch here, since nothing on CPU forces NxDI's static shapes.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -32,6 +33,20 @@ class Worker {
 
   absl::StatusOr<StepOutput> Step(const StepInput& input);
 
+  // NxDI warms each graph up at load; here one prefill of the smallest context-encoding bucket
+  // (capped at 128 tokens) and one decode step pay the one-time costs (allocator, kernels)
+  // before the first request. Writes no KV. Returns the seconds it took.
+  absl::StatusOr<double> WarmUp();
+
+  // Steps routed to each bucket since start: "context_encoding/128" → n. A prefill row counts
+  // once per step (NxDI runs prefills one at a time); a step's decode rows count once, at the
+  // bucket of their longest sequence (one token-generation call). "unbucketed/..." counts rows
+  // past the largest bucket (only resumed requests, whose recompute is longer than a prompt).
+  const std::map<std::string, int64_t>& bucket_counts() const { return bucket_counts_; }
+  // The prepared artifact directory and whether this start reused it.
+  const std::string& artifact_dir() const { return artifact_dir_; }
+  bool artifact_reused() const { return artifact_reused_; }
+
   const ModelConfig& model_config() const { return decoder_.config(); }
   const NeuronConfig& neuron_config() const { return neuron_config_; }
   bool kv_allocated() const { return kv_.has_value(); }
@@ -41,11 +56,15 @@ class Worker {
       : neuron_config_(std::move(neuron_config)), decoder_(std::move(decoder)), sampler_(seed) {}
 
   absl::Status Validate(const StepInput& in) const;
+  void CountBuckets(const std::vector<int64_t>& query_lens, const std::vector<int64_t>& context_lens);
 
   NeuronConfig neuron_config_;
   Decoder decoder_;
   Sampler sampler_;
   std::optional<KvCache> kv_;
+  std::map<std::string, int64_t> bucket_counts_;
+  std::string artifact_dir_;
+  bool artifact_reused_ = false;
 };
 
 }  // namespace vnp

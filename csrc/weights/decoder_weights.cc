@@ -24,7 +24,9 @@ class Reader {
                                                      absl::StrJoin(t->sizes(), ", "),
                                                      "], expected [", absl::StrJoin(shape, ", "), "]"));
     }
-    return t->scalar_type() == dtype_ ? *t : t->to(dtype_);
+    if (t->scalar_type() == dtype_) return *t;
+    converted_ = true;
+    return t->to(dtype_);
   }
 
   absl::StatusOr<at::Tensor> Optional(const std::string& name, std::vector<int64_t> shape,
@@ -32,6 +34,8 @@ class Reader {
     if (!wanted) return at::Tensor();
     return Required(name, std::move(shape));
   }
+
+  bool converted() const { return converted_; }
 
   // Tensors present in the checkpoint that nothing read: a sign of a different architecture.
   std::vector<std::string> Unused() const {
@@ -48,6 +52,7 @@ class Reader {
   const Checkpoint& ckpt_;
   c10::ScalarType dtype_;
   std::set<std::string> used_;
+  bool converted_ = false;
 };
 
 #define VNP_ASSIGN(lhs, expr)                 \
@@ -57,15 +62,34 @@ class Reader {
     lhs = std::move(*_v);                     \
   }
 
+// Fuses separate q/k/v into one matrix, or splits a fused one (as views), so the layer has
+// the layout `fused` asks for whichever layout the checkpoint stored.
+void SetQkvLayout(LayerWeights& l, bool fused, std::vector<int64_t> sizes) {
+  if (fused && !l.qkv_proj.defined()) {
+    l.qkv_proj = at::cat({l.q_proj, l.k_proj, l.v_proj}, 0);
+    if (l.q_bias.defined()) l.qkv_bias = at::cat({l.q_bias, l.k_bias, l.v_bias}, 0);
+    l.q_proj = l.k_proj = l.v_proj = l.q_bias = l.k_bias = l.v_bias = at::Tensor();
+  } else if (!fused && l.qkv_proj.defined()) {
+    auto w = l.qkv_proj.split_with_sizes(sizes, 0);
+    l.q_proj = w[0], l.k_proj = w[1], l.v_proj = w[2];
+    if (l.qkv_bias.defined()) {
+      auto b = l.qkv_bias.split_with_sizes(sizes, 0);
+      l.q_bias = b[0], l.k_bias = b[1], l.v_bias = b[2];
+    }
+    l.qkv_proj = l.qkv_bias = at::Tensor();
+  }
+}
+
 }  // namespace
 
 absl::StatusOr<DecoderWeights> DecoderWeights::Load(const Checkpoint& ckpt,
                                                     const ModelConfig& c,
-                                                    c10::ScalarType dtype) {
+                                                    c10::ScalarType dtype, bool fused_qkv) {
   Reader r(ckpt, dtype);
   DecoderWeights w;
   const int64_t H = c.hidden_size, I = c.intermediate_size, D = c.head_dim;
   const int64_t q_out = c.num_heads * D, kv_out = c.num_kv_heads * D;
+  const int64_t qkv_out = q_out + 2 * kv_out;
   VNP_ASSIGN(w.embed_tokens, r.Required("model.embed_tokens.weight", {c.vocab_size, H}));
   w.layers.resize(c.num_layers);
   for (int64_t i = 0; i < c.num_layers; ++i) {
@@ -73,13 +97,20 @@ absl::StatusOr<DecoderWeights> DecoderWeights::Load(const Checkpoint& ckpt,
     LayerWeights& l = w.layers[i];
     VNP_ASSIGN(l.input_norm, r.Required(p + "input_layernorm.weight", {H}));
     VNP_ASSIGN(l.post_attention_norm, r.Required(p + "post_attention_layernorm.weight", {H}));
-    VNP_ASSIGN(l.q_proj, r.Required(p + "self_attn.q_proj.weight", {q_out, H}));
-    VNP_ASSIGN(l.k_proj, r.Required(p + "self_attn.k_proj.weight", {kv_out, H}));
-    VNP_ASSIGN(l.v_proj, r.Required(p + "self_attn.v_proj.weight", {kv_out, H}));
+    if (ckpt.Has(p + "self_attn.qkv_proj.weight")) {  // a prepared checkpoint
+      VNP_ASSIGN(l.qkv_proj, r.Required(p + "self_attn.qkv_proj.weight", {qkv_out, H}));
+      VNP_ASSIGN(l.qkv_bias, r.Optional(p + "self_attn.qkv_proj.bias", {qkv_out}, c.attention_bias));
+    } else {
+      VNP_ASSIGN(l.q_proj, r.Required(p + "self_attn.q_proj.weight", {q_out, H}));
+      VNP_ASSIGN(l.k_proj, r.Required(p + "self_attn.k_proj.weight", {kv_out, H}));
+      VNP_ASSIGN(l.v_proj, r.Required(p + "self_attn.v_proj.weight", {kv_out, H}));
+      VNP_ASSIGN(l.q_bias, r.Optional(p + "self_attn.q_proj.bias", {q_out}, c.attention_bias));
+      VNP_ASSIGN(l.k_bias, r.Optional(p + "self_attn.k_proj.bias", {kv_out}, c.attention_bias));
+      VNP_ASSIGN(l.v_bias, r.Optional(p + "self_attn.v_proj.bias", {kv_out}, c.attention_bias));
+    }
+    w.converted |= fused_qkv && !l.qkv_proj.defined();
+    SetQkvLayout(l, fused_qkv, {q_out, kv_out, kv_out});
     VNP_ASSIGN(l.o_proj, r.Required(p + "self_attn.o_proj.weight", {H, q_out}));
-    VNP_ASSIGN(l.q_bias, r.Optional(p + "self_attn.q_proj.bias", {q_out}, c.attention_bias));
-    VNP_ASSIGN(l.k_bias, r.Optional(p + "self_attn.k_proj.bias", {kv_out}, c.attention_bias));
-    VNP_ASSIGN(l.v_bias, r.Optional(p + "self_attn.v_proj.bias", {kv_out}, c.attention_bias));
     VNP_ASSIGN(l.o_bias, r.Optional(p + "self_attn.o_proj.bias", {H}, c.attention_bias));
     VNP_ASSIGN(l.gate_proj, r.Required(p + "mlp.gate_proj.weight", {I, H}));
     VNP_ASSIGN(l.up_proj, r.Required(p + "mlp.up_proj.weight", {I, H}));
@@ -94,6 +125,7 @@ absl::StatusOr<DecoderWeights> DecoderWeights::Load(const Checkpoint& ckpt,
     VNP_ASSIGN(w.lm_head, r.Required("lm_head.weight", {c.vocab_size, H}));
   }
   if (c.tie_word_embeddings) w.lm_head = w.embed_tokens;
+  w.converted |= r.converted();
   if (auto unused = r.Unused(); !unused.empty()) {
     if (unused.size() > 8) unused.resize(8);
     return absl::InvalidArgumentError(absl::StrCat(
@@ -101,6 +133,39 @@ absl::StatusOr<DecoderWeights> DecoderWeights::Load(const Checkpoint& ckpt,
         absl::StrJoin(unused, ", ")));
   }
   return w;
+}
+
+std::vector<std::pair<std::string, at::Tensor>> DecoderWeights::Named(const ModelConfig& c) const {
+  std::vector<std::pair<std::string, at::Tensor>> out;
+  auto add = [&](std::string name, const at::Tensor& t) {
+    if (t.defined()) out.emplace_back(std::move(name), t);
+  };
+  add("model.embed_tokens.weight", embed_tokens);
+  for (size_t i = 0; i < layers.size(); ++i) {
+    const LayerWeights& l = layers[i];
+    const std::string p = absl::StrCat("model.layers.", i, ".");
+    add(p + "input_layernorm.weight", l.input_norm);
+    add(p + "post_attention_layernorm.weight", l.post_attention_norm);
+    add(p + "self_attn.qkv_proj.weight", l.qkv_proj);
+    add(p + "self_attn.qkv_proj.bias", l.qkv_bias);
+    add(p + "self_attn.q_proj.weight", l.q_proj);
+    add(p + "self_attn.k_proj.weight", l.k_proj);
+    add(p + "self_attn.v_proj.weight", l.v_proj);
+    add(p + "self_attn.q_proj.bias", l.q_bias);
+    add(p + "self_attn.k_proj.bias", l.k_bias);
+    add(p + "self_attn.v_proj.bias", l.v_bias);
+    add(p + "self_attn.o_proj.weight", l.o_proj);
+    add(p + "self_attn.o_proj.bias", l.o_bias);
+    add(p + "mlp.gate_proj.weight", l.gate_proj);
+    add(p + "mlp.up_proj.weight", l.up_proj);
+    add(p + "mlp.down_proj.weight", l.down_proj);
+    add(p + "mlp.gate_proj.bias", l.gate_bias);
+    add(p + "mlp.up_proj.bias", l.up_bias);
+    add(p + "mlp.down_proj.bias", l.down_bias);
+  }
+  add("model.norm.weight", final_norm);
+  if (!c.tie_word_embeddings) add("lm_head.weight", lm_head);
+  return out;
 }
 
 }  // namespace vnp

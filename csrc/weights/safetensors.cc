@@ -63,7 +63,50 @@ absl::StatusOr<std::pair<c10::ScalarType, size_t>> ParseDtype(const std::string&
   return absl::InvalidArgumentError(absl::StrCat("unsupported safetensors dtype ", s));
 }
 
+absl::StatusOr<std::string> DtypeCode(c10::ScalarType t) {
+  switch (t) {
+    case c10::ScalarType::Float: return std::string("F32");
+    case c10::ScalarType::BFloat16: return std::string("BF16");
+    case c10::ScalarType::Half: return std::string("F16");
+    case c10::ScalarType::Long: return std::string("I64");
+    case c10::ScalarType::Int: return std::string("I32");
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("cannot write dtype ", c10::toString(t)));
+  }
+}
+
 }  // namespace
+
+absl::Status WriteSafetensors(const std::string& path,
+                              const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                              const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<at::Tensor> data;
+  size_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    auto code = DtypeCode(t.scalar_type());
+    if (!code.ok()) return code.status();
+    at::Tensor c = t.contiguous();
+    const size_t bytes = c.numel() * c.element_size();
+    header[name] = {{"dtype", *code}, {"shape", c.sizes().vec()},
+                    {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+    data.push_back(std::move(c));
+  }
+  std::string text = header.dump();
+  text.append((8 - text.size() % 8) % 8, ' ');  // the data starts 8-byte aligned
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  const uint64_t len = text.size();
+  out.write(reinterpret_cast<const char*>(&len), 8);
+  out << text;
+  for (const at::Tensor& c : data) {
+    out.write(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  }
+  out.close();
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return absl::OkStatus();
+}
 
 absl::Status Checkpoint::AddFile(const std::string& path) {
   auto mapped = MappedFile::Map(path);

@@ -38,4 +38,10 @@ class Checkpoint {
   std::map<std::string, Entry> entries_;
 };
 
+// Writes `tensors` as one safetensors file (header, then the data in the order given).
+// `metadata` goes into the header's __metadata__ (string values, as the format requires).
+absl::Status WriteSafetensors(const std::string& path,
+                              const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+                              const std::map<std::string, std::string>& metadata = {});
+
 }  // namespace vnp

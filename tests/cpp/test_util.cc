@@ -6,6 +6,8 @@
 #include <ATen/ATen.h>
 #include <nlohmann/json.hpp>
 
+#include "weights/safetensors.h"
+
 namespace vnp::testing {
 
 std::string TempDir(const std::string& name) {
@@ -16,21 +18,8 @@ std::string TempDir(const std::string& name) {
 }
 
 void WriteSafetensors(const std::string& path, const std::map<std::string, at::Tensor>& tensors) {
-  nlohmann::json header = nlohmann::json::object();
-  std::string data;
-  for (const auto& [name, t] : tensors) {
-    at::Tensor c = t.contiguous();
-    std::string dtype = c.scalar_type() == at::kFloat ? "F32" : c.scalar_type() == at::kBFloat16 ? "BF16" : "F16";
-    size_t begin = data.size();
-    data.append(static_cast<const char*>(c.data_ptr()), c.nbytes());
-    header[name] = {{"dtype", dtype}, {"shape", c.sizes().vec()}, {"data_offsets", {begin, data.size()}}};
-  }
-  std::string h = header.dump();
-  while (h.size() % 8 != 0) h.push_back(' ');
-  uint64_t n = h.size();
-  std::ofstream out(path, std::ios::binary);
-  out.write(reinterpret_cast<const char*>(&n), 8);
-  out << h << data;
+  auto s = vnp::WriteSafetensors(path, {tensors.begin(), tensors.end()});
+  if (!s.ok()) throw std::runtime_error(std::string(s.message()));
 }
 
 std::string WriteTinyLlama(const std::string& name, const TinyLlama& s, uint64_t seed) {
