@@ -12,7 +12,7 @@ from vllm.platforms.interface import Platform, PlatformEnum
 if TYPE_CHECKING:
     from vllm.config import VllmConfig
 
-logger = init_logger(__name__)
+logger = init_logger(f"vllm.{__name__}")  # under "vllm", whose handler vLLM configures
 
 WORKER = "vllm_neuron_plugin.worker.NeuronWorker"
 

@@ -18,7 +18,7 @@ from vllm_neuron_plugin import config
 from vllm_neuron_plugin.core import Worker
 from vllm_neuron_plugin.model_runner import NeuronModelRunner
 
-logger = init_logger(__name__)
+logger = init_logger(f"vllm.{__name__}")  # under "vllm", whose handler vLLM configures
 
 # Default KV budget when vLLM is not given --kv-cache-memory-bytes: a host shares its memory
 # with everything else, so take at most this much, and at most half of what is available.

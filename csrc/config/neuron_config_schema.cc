@@ -125,7 +125,9 @@ std::vector<KeySpec> BuildSchema() {
       Hw("enable_cte_modular_flow", C, Kind::kBool, false),
       Hw("layer_boundary_markers", C, Kind::kBool, false),
       // Distributed
-      Runs(Min(Key("tp_degree", D, Kind::kInt, 1, H, "tensor parallelism"), 1), {1}),
+      Runs(Min(Key("tp_degree", D, Kind::kInt, 1, H,
+                   "one process runs the whole model (tensor parallelism is not implemented yet)"),
+               1), {1}),
       Min(Off("cp_degree", D, Kind::kInt, 1, "context parallelism"), 1),
       Min(Off("mlp_cp_degree", D, Kind::kInt, 1, "MLP context parallelism"), 1),
       Min(Off("attention_dp_degree", D, Kind::kInt, 1, "attention data parallelism"), 1),

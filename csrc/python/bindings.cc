@@ -4,6 +4,7 @@
 #include <torch/csrc/utils/pybind.h>
 
 #include <absl/status/statusor.h>
+#include <absl/strings/str_join.h>
 #include <nlohmann/json.hpp>
 
 #include "config/model_config.h"
@@ -81,7 +82,13 @@ py::list SchemaRows(const std::vector<KeySpec>& schema, const std::string& prefi
     r["group"] = k.group;
     r["accepts"] = Describe(k);
     r["default"] = k.derived_default ? std::string("derived") : k.default_value.dump();
-    r["support"] = std::string(SupportName(k.support));
+    std::string support(SupportName(k.support));
+    if (!k.supported.empty()) {  // honoured for some of its valid values only
+      std::vector<std::string> runs;
+      for (const auto& v : k.supported) runs.push_back(v.dump());
+      support += " (runs " + absl::StrJoin(runs, ", ") + ")";
+    }
+    r["support"] = support;
     r["note"] = k.note;
     rows.append(r);
     if (k.fields != nullptr) {

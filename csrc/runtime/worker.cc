@@ -48,8 +48,8 @@ absl::StatusOr<double> Worker::WarmUp() {
   const int64_t bs = kv_->block_size();
   for (int64_t len : {prompt, int64_t{1}}) {
     // Slot -1 writes nothing; block 0 stands in for the table (vLLM's null block), so the
-    // warm-up leaves every real block untouched.
-    const int64_t context = len == 1 ? prompt : 0;
+    // warm-up leaves every real block untouched. The decode reads prompt - 1 prior positions.
+    const int64_t context = len == 1 ? prompt - 1 : 0;
     ForwardInput f;
     f.token_ids = at::zeros({len}, at::kLong);
     f.positions = at::arange(context, context + len, at::kLong);
@@ -58,7 +58,11 @@ absl::StatusOr<double> Worker::WarmUp() {
     f.attention.seq_lens = {context + len};
     f.attention.block_tables = at::zeros({1, (context + len + bs - 1) / bs}, at::kLong);
     f.logits_rows = at::full({1}, len - 1, at::kLong);
-    decoder_.Forward(f, *kv_);
+    try {
+      decoder_.Forward(f, *kv_);
+    } catch (const c10::Error& e) {
+      return absl::InternalError(absl::StrCat("warm-up failed: ", e.what_without_backtrace()));
+    }
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }

@@ -47,8 +47,15 @@ def test_both_spellings_are_honoured(model_dir, key):
         ({"batch_size": 8}, "batch_size=8 contradicts vLLM's --max-num-seqs (which gives 4)"),
         ({"tp_degree": 2}, "tp_degree=2 contradicts vLLM's --tensor-parallel-size"),
         ({"pa_num_blocks": 10}, "needs vLLM's --num-gpu-blocks-override"),
-        ({"sequence_len": 64}, "unknown or not yet supported key 'sequence_len' (did you mean 'seq_len'?)"),
-        ({"batch_size": "two"}, "'batch_size' must be a positive integer"),
+        ({"max_batch_size": 8}, "max_batch_size=8 contradicts vLLM's --max-num-seqs (which gives 4)"),
+        ({"max_context_length": 512}, "max_context_length=512 contradicts vLLM's --max-model-len"),
+        ({"speculation_length": 4}, "speculation_length=4 contradicts vLLM's --speculative-config"),
+        ({"chunked_prefill_config": None}, "chunked_prefill_config=null contradicts vLLM's "
+                                           "--enable-chunked-prefill=True"),
+        ({"sequence_len": 64}, "unknown key 'sequence_len' (did you mean 'seq_len'?)"),
+        ({"batch_size": "two"}, "'batch_size' must be an integer >= 1, got \"two\""),
+        ({"quantized": True}, "'quantized'=true is not supported by this backend yet (weight "
+                              "quantization); supported: false"),
         ("{not json", "malformed JSON"),
         ([1], "must be a JSON object"),
     ],
@@ -66,3 +73,47 @@ def test_both_spellings_at_once_is_an_error(model_dir):
                       additional_config={"override_neuron_config": {}, "override-neuron-config": {}})
     with pytest.raises(Exception, match="give one of them"):
         args.create_engine_config()
+
+
+def test_buckets_bound_the_sequence_and_prompt_lengths(model_dir):
+    from vllm_neuron_plugin.platform import NeuronPlatform
+
+    vc = engine_config(model_dir, {"enable_bucketing": True, "context_encoding_buckets": [32, 64],
+                                   "token_generation_buckets": [64, 128]})
+    assert vc.model_config.max_model_len == 128  # the largest token-generation bucket
+    assert NeuronPlatform.max_prompt_len == 64  # the largest context-encoding bucket
+
+
+def test_torch_dtype_override_sets_vllms_dtype(model_dir):
+    import torch
+
+    vc = engine_config(model_dir, {"torch_dtype": "float16"}, dtype="float32")
+    assert vc.model_config.dtype == torch.float16
+    assert resolved(vc)["torch_dtype"] == "float16"
+
+
+def test_every_api_reference_key_is_known():
+    """Each top-level NeuronConfig attribute of the NxD Inference API reference is in the schema."""
+    import re
+    from pathlib import Path
+
+    from vllm_neuron_plugin.core import known_neuron_config_keys
+
+    seed = Path(__file__).parents[3] / "shared/seeds/004_14c33813ed785513.txt"
+    if not seed.exists():
+        pytest.skip(f"{seed} is not beside the checkout")
+    text = seed.read_text()
+    section = text[text.index("NeuronConfig contains"):text.index("InferenceConfig\n~~~")]
+    documented = set(re.findall(r"^  - ``([a-z_0-9]+)``", section, flags=re.M))
+    assert len(documented) > 40
+    assert documented - set(known_neuron_config_keys()) == set()
+
+
+def test_readme_table_lists_every_key():
+    from pathlib import Path
+
+    from vllm_neuron_plugin.config_table import markdown_table
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    assert markdown_table() in readme, "README's NeuronConfig table is stale: run " \
+        "python -m vllm_neuron_plugin.config_table --write"

@@ -22,13 +22,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+# The served config uses NxDI bucketing, so its effect is visible: the bucket list in the
+# start-up log, and prompts above the largest context-encoding bucket refused with HTTP 400.
+OVERRIDE = {"enable_bucketing": True, "context_encoding_buckets": [64, 256],
+            "token-generation-buckets": [128, 512]}
+
+
+def serve_cmd(model_dir, port, *extra):
+    return [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", str(model_dir),
+            "--host", "127.0.0.1", "--port", str(port), "--max-num-seqs", "16",
+            "--served-model-name", "smollm2", *extra]
+
+
 @pytest.fixture(scope="module")
-def server(smollm2_dir, tmp_path_factory):
+def server_log(tmp_path_factory):
+    return tmp_path_factory.mktemp("serve") / "serve.log"
+
+
+@pytest.fixture(scope="module")
+def server(smollm2_dir, server_log):
     port = free_port()
-    log = tmp_path_factory.mktemp("serve") / "serve.log"
-    cmd = [sys.executable, "-m", "vllm.entrypoints.cli.main", "serve", str(smollm2_dir),
-           "--host", "127.0.0.1", "--port", str(port), "--max-model-len", "512",
-           "--max-num-seqs", "16", "--served-model-name", "smollm2"]
+    log = server_log
+    cmd = serve_cmd(smollm2_dir, port, "--max-model-len", "512", "--additional-config",
+                    json.dumps({"override-neuron-config": OVERRIDE}))
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
@@ -109,6 +125,11 @@ def test_bad_requests_get_400_and_server_keeps_serving(server):
     assert too_long.status_code == 400
     assert "maximum context length is 512" in too_long.json()["error"]["message"]
 
+    # Fits max_model_len (512) but not the largest context-encoding bucket (256).
+    over_bucket = complete(server, "hello " * 300)
+    assert over_bucket.status_code == 400, over_bucket.text
+    assert "largest context-encoding bucket (256 tokens)" in over_bucket.json()["error"]["message"]
+
     bad_top_p = complete(server, "Hi", top_p=1.5)
     assert bad_top_p.status_code == 400
     assert "top_p" in bad_top_p.text
@@ -119,3 +140,31 @@ def test_bad_requests_get_400_and_server_keeps_serving(server):
 
     ok = complete(server, "The capital of France is")
     assert ok.status_code == 200, ok.text
+
+
+@pytest.mark.slow
+def test_startup_log_shows_the_override(server, server_log):
+    log = server_log.read_text()
+    assert "buckets context_encoding [64, 256] token_generation [128, 512]" in log
+    assert "warm-up took" in log
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "additional_config, message",
+    [
+        ({"override_neuron_config": {"contex_encoding_buckets": [64]}},
+         "unknown key 'contex_encoding_buckets' (did you mean 'context_encoding_buckets'?)"),
+        ({"override_neuron_config": {"batch_size": 64}},
+         "batch_size=64 contradicts vLLM's --max-num-seqs (which gives 16)"),
+        ({"override_neuron_config": {"enable_bucketing": "yes"}},
+         "'enable_bucketing' must be true or false, got \"yes\""),
+        ({"override_neuron_config": "{\"seq_len\": 12"}, "malformed JSON"),
+    ],
+    ids=["unknown-key", "contradiction", "bad-type", "malformed-json"],
+)
+def test_bad_override_stops_vllm_serve(smollm2_dir, additional_config, message):
+    cmd = serve_cmd(smollm2_dir, free_port(), "--additional-config", json.dumps(additional_config))
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode != 0
+    assert message in proc.stdout + proc.stderr, (proc.stdout + proc.stderr)[-3000:]
