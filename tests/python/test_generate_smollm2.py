@@ -71,6 +71,9 @@ CASES = {
     # ~420 tokens cannot all stay resident, so the scheduler preempts and resumes requests.
     "preemption": {"num_gpu_blocks_override": 34, "block_size": 16, "max_model_len": 512,
                    "enable_prefix_caching": False},
+    # NxDI bucketing and a fused Wqkv (prepared artifact) must not change a single token.
+    "bucketing_fused_qkv": {"enable_prefix_caching": False, "additional_config": {
+        "override_neuron_config": {"enable_bucketing": True, "fused_qkv": True}}},
 }
 
 
@@ -94,6 +97,13 @@ def test_greedy_equals_hf(smollm2_dir, prompts, hf_greedy, case):
             assert counter(llm, "vllm:prefix_cache_hits") > 0
         if case == "preemption":
             assert counter(llm, "vllm:num_preemptions") > 0
+        if case == "bucketing_fused_qkv":
+            (counts,) = llm.collective_rpc("bucket_counts")
+            # Buckets [128, 256, 512, 1024]; prompts of 6..~420 tokens, first fit.
+            prefills = {k: v for k, v in counts.items() if k.startswith("context_encoding/")}
+            assert sum(prefills.values()) == len(prompts), counts
+            assert {"context_encoding/128", "context_encoding/512"} <= prefills.keys(), counts
+            assert any(k.startswith("token_generation/") for k in counts), counts
     finally:
         llm.shutdown() if hasattr(llm, "shutdown") else None
         del llm
