@@ -8,7 +8,6 @@ from vllm_neuron_plugin._C import (  # noqa: E402
     neuron_config_schema,
     neuron_config_summary,
     read_model_config,
-    resolve_neuron_config,
 )
 
 LOGITS_NONE, LOGITS_LAST, LOGITS_ALL = 0, 1, 2
@@ -22,5 +21,4 @@ __all__ = [
     "neuron_config_schema",
     "neuron_config_summary",
     "read_model_config",
-    "resolve_neuron_config",
 ]

@@ -1,7 +1,6 @@
 #include "config/neuron_config.h"
 
 #include <algorithm>
-#include <map>
 
 #include <absl/strings/str_cat.h>
 #include <absl/strings/str_join.h>

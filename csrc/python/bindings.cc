@@ -105,10 +105,6 @@ PYBIND11_MODULE(_C, m) {
   using namespace vnp;
   m.doc() = "vllm-neuron-plugin C++ worker";
 
-  m.def("resolve_neuron_config", [](const std::string& json) {
-    return Unwrap(NeuronConfig::FromJson(json)).ToJson();
-  }, "Parses and validates merged NeuronConfig JSON; returns the resolved JSON (sorted keys).");
-
   m.def("read_model_config", [](const std::string& path) {
     return ModelConfigDict(Unwrap(ModelConfig::FromFile(path)));
   }, "Reads an HF config.json and returns the fields the worker uses.");

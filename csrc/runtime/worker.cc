@@ -5,7 +5,6 @@
 
 #include <ATen/ATen.h>
 #include <absl/strings/str_cat.h>
-#include <absl/strings/str_join.h>
 
 #include "weights/artifacts.h"
 

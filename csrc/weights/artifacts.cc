@@ -49,6 +49,12 @@ absl::Status WriteFile(const fs::path& p, const std::string& text) {
   return absl::OkStatus();
 }
 
+// $NEURON_COMPILED_ARTIFACTS, or "" when unset or empty.
+std::string CompiledArtifactsEnv() {
+  const char* env = std::getenv("NEURON_COMPILED_ARTIFACTS");
+  return env != nullptr ? env : "";
+}
+
 // Keys whose values differ between two resolved configs, for the mismatch message.
 std::vector<std::string> Differences(const json& a, const json& b) {
   std::vector<std::string> out;
@@ -130,19 +136,15 @@ absl::StatusOr<std::string> ArtifactKey(const std::string& model_dir, const Neur
   return absl::StrFormat("%016x%016x", a.h, b.h);
 }
 
-absl::StatusOr<std::string> ArtifactDir(const std::string& model_dir, const NeuronConfig& nc) {
-  if (const char* env = std::getenv("NEURON_COMPILED_ARTIFACTS"); env != nullptr && *env) {
-    return std::string(env);
-  }
-  auto key = ArtifactKey(model_dir, nc);
-  if (!key.ok()) return key.status();
+std::string ArtifactDir(const std::string& model_dir, const std::string& key) {
+  if (std::string env = CompiledArtifactsEnv(); !env.empty()) return env;
   if (::access(model_dir.c_str(), W_OK) == 0) {
-    return (fs::path(model_dir) / "neuron-compiled-artifacts" / *key).string();
+    return (fs::path(model_dir) / "neuron-compiled-artifacts" / key).string();
   }
   const char* xdg = std::getenv("XDG_CACHE_HOME");
   const char* home = std::getenv("HOME");
   fs::path cache = xdg && *xdg ? fs::path(xdg) : fs::path(home ? home : "/tmp") / ".cache";
-  return (cache / "vllm-neuron-plugin" / "artifacts" / *key).string();
+  return (cache / "vllm-neuron-plugin" / "artifacts" / key).string();
 }
 
 absl::StatusOr<PreparedWeights> LoadOrPrepare(const std::string& model_dir, const ModelConfig& mc,
@@ -162,10 +164,9 @@ absl::StatusOr<PreparedWeights> LoadOrPrepare(const std::string& model_dir, cons
   }
   auto key = ArtifactKey(model_dir, nc);
   if (!key.ok()) return key.status();
-  auto dir = ArtifactDir(model_dir, nc);
-  if (!dir.ok()) return dir.status();
-  p.dir = *dir;
-  const fs::path config_path = fs::path(*dir) / kConfigFile;
+  const std::string dir = ArtifactDir(model_dir, *key);
+  p.dir = dir;
+  const fs::path config_path = fs::path(dir) / kConfigFile;
   if (fs::exists(config_path)) {
     auto text = ReadFile(config_path);
     if (!text.ok()) return text.status();
@@ -174,11 +175,11 @@ absl::StatusOr<PreparedWeights> LoadOrPrepare(const std::string& model_dir, cons
                          have["metadata"].value("artifact_key", "") == *key;
     if (matches) {
       const bool own = have["metadata"].value("weights", "") == kWeightsFile;
-      if (auto s = load(own ? *dir : model_dir); !s.ok()) return s;
+      if (auto s = load(own ? dir : model_dir); !s.ok()) return s;
       p.reused = true;
       return p;
     }
-    if (std::getenv("NEURON_COMPILED_ARTIFACTS") != nullptr) {
+    if (!CompiledArtifactsEnv().empty()) {
       json want = json::parse(nc.ToJson());
       std::vector<std::string> diff =
           have.is_object() && have.contains("neuron_config")
@@ -187,18 +188,18 @@ absl::StatusOr<PreparedWeights> LoadOrPrepare(const std::string& model_dir, cons
       if (diff.empty()) diff.push_back("(the model's files changed)");
       if (diff.size() > 8) diff.resize(8);
       return absl::InvalidArgumentError(absl::StrCat(
-          "NEURON_COMPILED_ARTIFACTS=", *dir, " holds an artifact prepared for another model or "
+          "NEURON_COMPILED_ARTIFACTS=", dir, " holds an artifact prepared for another model or "
           "configuration (it has: ", absl::StrJoin(diff, ", "),
           "); point NEURON_COMPILED_ARTIFACTS at an empty or matching directory, or unset it"));
     }
   }
   if (auto s = load(model_dir); !s.ok()) return s;
-  const bool own_weights = nc.fused_qkv || p.weights.converted;
+  const bool own_weights = p.weights.converted;  // cast or fused; else the checkpoint serves
   auto config = ArtifactConfig(model_dir, nc, *key, own_weights);
   if (!config.ok()) return config.status();
-  if (auto s = WritePrepared(*dir, *config, p, mc, own_weights); !s.ok()) return s;
+  if (auto s = WritePrepared(dir, *config, p, mc, own_weights); !s.ok()) return s;
   if (own_weights) {  // run from the mapping of what was written, as a second start will
-    if (auto s = load(*dir); !s.ok()) return s;
+    if (auto s = load(dir); !s.ok()) return s;
   }
   return p;
 }

@@ -27,7 +27,7 @@ absl::StatusOr<std::string> ArtifactKey(const std::string& model_dir, const Neur
 
 // $NEURON_COMPILED_ARTIFACTS, else <model_dir>/neuron-compiled-artifacts/<key> when the model
 // directory is writable, else ~/.cache/vllm-neuron-plugin/artifacts/<key>.
-absl::StatusOr<std::string> ArtifactDir(const std::string& model_dir, const NeuronConfig& nc);
+std::string ArtifactDir(const std::string& model_dir, const std::string& key);
 
 // Loads the decoder weights from the prepared artifact, preparing it first when missing.
 absl::StatusOr<PreparedWeights> LoadOrPrepare(const std::string& model_dir, const ModelConfig& mc,
