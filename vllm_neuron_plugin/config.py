@@ -82,7 +82,8 @@ def check_against_vllm(overrides: dict[str, Any], derived: dict[str, Any]) -> No
     vllm_values = {**derived, "max_batch_size": derived["batch_size"],
                    "ctx_batch_size": derived["batch_size"], "tkg_batch_size": derived["batch_size"],
                    "max_context_length": derived["seq_len"], "max_length": derived["seq_len"],
-                   "speculation_length": derived.get("speculation_length", 0)}
+                   "speculation_length": derived.get("speculation_length", 0),
+                   "is_chunked_prefill": derived["chunked_prefill_config"] is not None}
     for key, arg, ok in rules:
         if key in overrides and isinstance(overrides[key], (int, bool)):
             if not ok(overrides[key], vllm_values[key]):

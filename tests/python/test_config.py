@@ -52,6 +52,8 @@ def test_both_spellings_are_honoured(model_dir, key):
         ({"speculation_length": 4}, "speculation_length=4 contradicts vLLM's --speculative-config"),
         ({"chunked_prefill_config": None}, "chunked_prefill_config=null contradicts vLLM's "
                                            "--enable-chunked-prefill=True"),
+        ({"is_chunked_prefill": False}, "is_chunked_prefill=false contradicts vLLM's "
+                                        "--enable-chunked-prefill (which gives true)"),
         ({"sequence_len": 64}, "unknown key 'sequence_len' (did you mean 'seq_len'?)"),
         ({"batch_size": "two"}, "'batch_size' must be an integer >= 1, got \"two\""),
         ({"quantized": True}, "'quantized'=true is not supported by this backend yet (weight "
