@@ -46,18 +46,19 @@ class NeuronWorker(WorkerBase):
     def load_model(self, *, load_dummy_weights: bool = False) -> None:
         if load_dummy_weights:
             raise ValueError("vllm-neuron-plugin loads real checkpoints only (no dummy weights)")
-        summary = config.summary(self.vllm_config)
-        resolved = summary["resolved"]
+        model_dir = _model_dir(self.model_config.model)
+        start = time.perf_counter()
+        self.core = Worker(model_dir, config.merged_json(self.vllm_config), self.model_config.seed or 0)
+        seconds = time.perf_counter() - start
+        # Report the config the worker parsed and runs, not a second resolution of it.
+        summary = self.core.config_summary
+        resolved = json.loads(summary["resolved_json"])
         logger.info("vllm-neuron-plugin: NeuronConfig %s", json.dumps(resolved, sort_keys=True))
         logger.info("vllm-neuron-plugin: buckets %s", summary["buckets"])
         if summary["no_effect_keys"]:
             logger.info("vllm-neuron-plugin: no effect on this backend (Neuron hardware or "
                         "static-graph knobs): %s", ", ".join(summary["no_effect_keys"]))
-        model_dir = _model_dir(self.model_config.model)
-        start = time.perf_counter()
-        self.core = Worker(model_dir, summary["resolved_json"], self.model_config.seed or 0)
-        logger.info("vllm-neuron-plugin: weights loaded in %.2f s from %s artifact %s",
-                    time.perf_counter() - start,
+        logger.info("vllm-neuron-plugin: weights loaded in %.2f s from %s artifact %s", seconds,
                     "the prepared" if self.core.artifact_reused else "a new",
                     self.core.artifact_dir or "(save_sharded_checkpoint is false)")
         self.skip_warmup = resolved["skip_warmup"]
