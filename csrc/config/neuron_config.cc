@@ -68,9 +68,9 @@ absl::StatusOr<json> Canonical(const KeySpec& spec, const json& value, const std
     std::string d = value.get<std::string>();
     return json(d.starts_with("torch.") ? d.substr(6) : d);
   }
-  if (spec.kind == Kind::kIntList && value.is_array()) {
+  if (spec.name.ends_with("_buckets") && value.is_array()) {
     std::vector<int64_t> v = value.get<std::vector<int64_t>>();
-    std::sort(v.begin(), v.end());  // NxDI sorts bucket lists in place
+    std::sort(v.begin(), v.end());  // NxDI sorts bucket lists in place (not other int lists)
     return json(v);
   }
   if (spec.fields == nullptr || !value.is_object()) return value;
