@@ -150,6 +150,10 @@ absl::Status CheckSupported(const KeySpec& spec, const json& value, const std::s
 absl::Status Validate(const json& v) {
   auto i = [&](const char* k) { return v[k].get<int64_t>(); };
   auto b = [&](const char* k) { return v[k].get<bool>(); };
+  if (const json& cf = v["capacity_factor"]; !cf.is_null() && !(cf.get<double>() > 0)) {
+    return Error(absl::StrCat("capacity_factor must be > 0 (or null for no token dropping), got ",
+                              cf.dump()));
+  }
   if (i("max_context_length") > i("max_length")) {
     return Error(absl::StrCat("max_context_length (", i("max_context_length"),
                               ") must not exceed max_length (", i("max_length"), ")"));
@@ -317,9 +321,34 @@ absl::StatusOr<NeuronConfig> NeuronConfig::FromJson(std::string_view text) {
   if (const json& cp = v["chunked_prefill_config"]; !cp.is_null()) {
     c.chunked_prefill = ChunkedPrefillConfig{cp["max_num_seqs"], cp["tkg_model_enabled"]};
   }
+  if (!v["capacity_factor"].is_null()) c.capacity_factor = v["capacity_factor"].get<double>();
+  if (given->contains("normalize_top_k_affinities")) {
+    c.normalize_top_k_affinities = v["normalize_top_k_affinities"].get<bool>();
+  }
   c.buckets = BucketPlan::For(c);
   c.json_ = v.dump(2);  // nlohmann's object is a std::map: keys come out sorted
   return c;
+}
+
+absl::Status NeuronConfig::CheckModel(const ModelConfig& m) const {
+  if (!m.is_moe()) {
+    const char* key = capacity_factor              ? "capacity_factor"
+                      : normalize_top_k_affinities ? "normalize_top_k_affinities"
+                                                   : nullptr;
+    if (key == nullptr) return absl::OkStatus();
+    return Error(absl::StrCat("'", key, "' applies to mixture-of-experts models ",
+                              "(MixtralForCausalLM, Qwen3MoeForCausalLM); ", m.architecture,
+                              " has no experts"));
+  }
+  if (normalize_top_k_affinities && *normalize_top_k_affinities != m.moe.normalize_top_k) {
+    return Error(absl::StrCat(
+        "normalize_top_k_affinities=", *normalize_top_k_affinities ? "true" : "false",
+        " contradicts the checkpoint: ", m.architecture,
+        m.architecture == "MixtralForCausalLM" ? " always renormalises"
+                                               : " takes it from config.json norm_topk_prob",
+        ", which gives ", m.moe.normalize_top_k ? "true" : "false"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace vnp

@@ -14,6 +14,7 @@
 #include <c10/core/ScalarType.h>
 
 #include "config/buckets.h"
+#include "config/model_config.h"
 
 namespace vnp {
 
@@ -41,6 +42,10 @@ struct NeuronConfig {
   int64_t pa_num_blocks = 1;    // NxDI: defaults to batch_size
   bool is_prefix_caching = false;
   std::optional<ChunkedPrefillConfig> chunked_prefill;
+  // MoE (MoENeuronConfig): capacity_factor; normalize_top_k_affinities only when given, since
+  // the checkpoint decides it.
+  std::optional<double> capacity_factor;
+  std::optional<bool> normalize_top_k_affinities;
 
   BucketPlan buckets;
   // Keys given with a value other than their default that do nothing on this backend.
@@ -51,6 +56,9 @@ struct NeuronConfig {
   // Parses, applies NxDI's defaults and derivations, validates. Errors name the key, the value
   // and what is allowed.
   static absl::StatusOr<NeuronConfig> FromJson(std::string_view text);
+  // Rules that need the model too: MoE keys on a dense model, normalize_top_k_affinities
+  // against the checkpoint's routing rule.
+  absl::Status CheckModel(const ModelConfig& model) const;
   // Every key, resolved: sorted, indent 2, dtypes as strings. FromJson(ToJson()) gives it back.
   const std::string& ToJson() const { return json_; }
 

@@ -1,43 +1,51 @@
 #include "kernels/paged_attention.h"
 
+#include <algorithm>
+
 #include <ATen/ATen.h>
 
 namespace vnp {
 namespace {
 
-// [num_blocks, kv_heads, block_size, D] gathered for one sequence → [1, kv_heads, len, D].
-at::Tensor GatherSequence(const at::Tensor& cache, const at::Tensor& blocks, int64_t len) {
+// Positions [begin, end) of one sequence, gathered from [num_blocks, kv_heads, block_size, D]
+// → [1, kv_heads, end - begin, D]. Only the blocks holding that range are read.
+at::Tensor GatherSequence(const at::Tensor& cache, const at::Tensor& table, int64_t begin,
+                          int64_t end) {
   const int64_t kv_heads = cache.size(1), bs = cache.size(2), d = cache.size(3);
-  at::Tensor g = cache.index_select(0, blocks);  // [nb, kv_heads, bs, D]
-  return g.permute({1, 0, 2, 3}).reshape({kv_heads, blocks.size(0) * bs, d}).narrow(1, 0, len)
-      .unsqueeze(0);
+  const int64_t first = begin / bs, nb = (end + bs - 1) / bs - first;
+  at::Tensor g = cache.index_select(0, table.narrow(0, first, nb));  // [nb, kv_heads, bs, D]
+  return g.permute({1, 0, 2, 3}).reshape({kv_heads, nb * bs, d})
+      .narrow(1, begin - first * bs, end - begin).unsqueeze(0);
 }
 
 }  // namespace
 
 at::Tensor PagedAttention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                          const AttentionBatch& batch, double scale) {
-  const int64_t block_size = k_cache.size(2);
+                          const AttentionBatch& batch, double scale, int64_t window) {
   at::Tensor out = at::empty_like(q);
   const int64_t rows = static_cast<int64_t>(batch.seq_lens.size());
   for (int64_t b = 0; b < rows; ++b) {
     const int64_t qs = batch.query_start[b], qlen = batch.query_start[b + 1] - qs;
     if (qlen == 0) continue;
-    const int64_t len = batch.seq_lens[b];
-    const int64_t nb = (len + block_size - 1) / block_size;
-    at::Tensor blocks = batch.block_tables[b].narrow(0, 0, nb);
-    at::Tensor k = GatherSequence(k_cache, blocks, len);
-    at::Tensor v = GatherSequence(v_cache, blocks, len);
+    const int64_t len = batch.seq_lens[b], first_q = len - qlen;
+    // The first key any query of this row can see.
+    const int64_t begin = window > 0 ? std::max<int64_t>(0, first_q - window + 1) : 0;
+    at::Tensor k = GatherSequence(k_cache, batch.block_tables[b], begin, len);
+    at::Tensor v = GatherSequence(v_cache, batch.block_tables[b], begin, len);
     at::Tensor qb = q.narrow(0, qs, qlen).transpose(0, 1).unsqueeze(0);  // [1, H, qlen, D]
     std::optional<at::Tensor> mask;
     bool causal = false;
-    if (qlen == len) {
+    const bool windowed = window > 0 && window < len;
+    if (qlen == len && !windowed) {
       causal = qlen > 1;  // a whole sequence: plain causal attention
     } else if (qlen > 1) {
-      // Query i sits at position (len - qlen + i) and sees keys 0..that position.
-      at::Tensor qpos = at::arange(len - qlen, len, at::kLong).unsqueeze(1);
-      at::Tensor kpos = at::arange(len, at::kLong).unsqueeze(0);
-      mask = kpos.le(qpos);
+      // Query i sits at position first_q + i and sees keys up to it (and, windowed, after
+      // position - window).
+      at::Tensor qpos = at::arange(first_q, len, at::kLong).unsqueeze(1);
+      at::Tensor kpos = at::arange(begin, len, at::kLong).unsqueeze(0);
+      at::Tensor visible = kpos.le(qpos);
+      if (window > 0) visible = visible.logical_and(kpos.gt(qpos - window));
+      mask = visible;
     }
     at::Tensor o = at::scaled_dot_product_attention(qb, k, v, mask, 0.0, causal, scale,
                                                     /*enable_gqa=*/true);

@@ -16,8 +16,9 @@ struct AttentionBatch {
 };
 
 // q: [T, num_heads, head_dim], already rotated. Caches: [num_blocks, kv_heads, block_size,
-// head_dim], already holding this step's K/V. Returns [T, num_heads, head_dim].
+// head_dim], already holding this step's K/V. `window` > 0: the query at position p sees only
+// keys in (p - window, p] (HF's sliding window). Returns [T, num_heads, head_dim].
 at::Tensor PagedAttention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                          const AttentionBatch& batch, double scale);
+                          const AttentionBatch& batch, double scale, int64_t window = 0);
 
 }  // namespace vnp

@@ -1,7 +1,5 @@
 #include "model/decoder.h"
 
-#include <cmath>
-
 #include <ATen/ATen.h>
 
 #include "model/rms_norm.h"
@@ -20,6 +18,16 @@ Decoder::Decoder(ModelConfig config, DecoderWeights weights, int64_t max_positio
       weights_(std::move(weights)),
       rope_(config_.rope, config_.head_dim, max_positions) {}
 
+at::Tensor Decoder::Embed(const at::Tensor& token_ids) const {
+  at::Tensor h = at::embedding(weights_.embed_tokens, token_ids);
+  return config_.embedding_multiplier == 1.0 ? h : h * config_.embedding_multiplier;
+}
+
+std::pair<at::Tensor, at::Tensor> Decoder::RopeTables(const ForwardInput& in,
+                                                      c10::ScalarType dtype) const {
+  return rope_.Tables(in.positions, dtype, in.attention.query_start, in.attention.seq_lens);
+}
+
 at::Tensor Decoder::Attention(int64_t layer, const at::Tensor& x, const ForwardInput& in,
                               const std::pair<at::Tensor, at::Tensor>& rope, KvCache& kv) const {
   const LayerWeights& w = weights_.layers[layer];
@@ -36,30 +44,48 @@ at::Tensor Decoder::Attention(int64_t layer, const at::Tensor& x, const ForwardI
   q = q.view({T, config_.num_heads, D});
   k = k.view({T, config_.num_kv_heads, D});
   v = v.view({T, config_.num_kv_heads, D});
+  if (w.q_norm.defined()) {  // Qwen3: per-head RMSNorm before RoPE
+    q = RmsNorm(q, w.q_norm, config_.rms_norm_eps);
+    k = RmsNorm(k, w.k_norm, config_.rms_norm_eps);
+  }
   q = rope_.Apply(q, rope.first, rope.second);
   k = rope_.Apply(k, rope.first, rope.second);
   kv.Write(layer, in.slots, k, v);
   at::Tensor o = PagedAttention(q, kv.keys(layer), kv.values(layer), in.attention,
-                                1.0 / std::sqrt(static_cast<double>(D)));
+                                config_.AttentionScale(), config_.sliding_window[layer]);
   return Linear(o.reshape({T, config_.num_heads * D}), w.o_proj, w.o_bias);
 }
 
-at::Tensor Decoder::Mlp(const LayerWeights& w, const at::Tensor& x) const {
+at::Tensor Decoder::Mlp(int64_t layer, const at::Tensor& x,
+                        const std::vector<CapacitySpan>& capacity) const {
+  const LayerWeights& w = weights_.layers[layer];
+  if (config_.sparse_layer[layer]) return MoeForward(config_.moe, w.moe, x, capacity);
   at::Tensor gate = at::silu(Linear(x, w.gate_proj, w.gate_bias));
   return Linear(gate * Linear(x, w.up_proj, w.up_bias), w.down_proj, w.down_bias);
 }
 
+at::Tensor Decoder::Residual(const at::Tensor& h, const at::Tensor& out) const {
+  return config_.residual_multiplier == 1.0 ? h + out : h + out * config_.residual_multiplier;
+}
+
+at::Tensor Decoder::Logits(const at::Tensor& h) const {
+  at::Tensor logits = at::linear(RmsNorm(h, weights_.final_norm, config_.rms_norm_eps),
+                                 weights_.lm_head);
+  // Granite divides in the activation dtype before the logits leave the model.
+  if (config_.logits_scaling != 1.0) logits = logits / config_.logits_scaling;
+  return logits.to(at::kFloat);
+}
+
 at::Tensor Decoder::Forward(const ForwardInput& in, KvCache& kv) const {
-  at::Tensor h = at::embedding(weights_.embed_tokens, in.token_ids);
-  auto rope = rope_.Tables(in.positions, h.scalar_type());
+  at::Tensor h = Embed(in.token_ids);
+  auto rope = RopeTables(in, h.scalar_type());
   for (int64_t i = 0; i < config_.num_layers; ++i) {
     const LayerWeights& w = weights_.layers[i];
-    h = h + Attention(i, RmsNorm(h, w.input_norm, config_.rms_norm_eps), in, rope, kv);
-    h = h + Mlp(w, RmsNorm(h, w.post_attention_norm, config_.rms_norm_eps));
+    h = Residual(h, Attention(i, RmsNorm(h, w.input_norm, config_.rms_norm_eps), in, rope, kv));
+    h = Residual(h, Mlp(i, RmsNorm(h, w.post_attention_norm, config_.rms_norm_eps),
+                        in.moe_capacity));
   }
-  at::Tensor last = h.index_select(0, in.logits_rows);
-  last = RmsNorm(last, weights_.final_norm, config_.rms_norm_eps);
-  return at::linear(last, weights_.lm_head).to(at::kFloat);
+  return Logits(h.index_select(0, in.logits_rows));
 }
 
 }  // namespace vnp

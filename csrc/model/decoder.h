@@ -1,13 +1,18 @@
-// The generic decoder-only transformer (Llama family for now): embedding, layers of
-// attention + MLP with pre-RMSNorm, final norm, lm_head. Stateless apart from its weights;
-// KV lives in the KvCache passed in.
+// The generic decoder-only transformer: embedding, layers of attention + MLP (dense or MoE)
+// with pre-RMSNorm, final norm, lm_head. Per-architecture differences (biases, Qwen3's q/k
+// norms, sliding windows, Granite's multipliers, experts) are flags in ModelConfig, not
+// subclasses. Stateless apart from its weights; KV lives in the KvCache passed in.
 #pragma once
+
+#include <utility>
+#include <vector>
 
 #include <ATen/core/Tensor.h>
 
 #include "config/model_config.h"
 #include "kernels/paged_attention.h"
 #include "kv/kv_cache.h"
+#include "model/moe.h"
 #include "model/rope.h"
 #include "weights/decoder_weights.h"
 
@@ -19,6 +24,8 @@ struct ForwardInput {
   SlotIndex slots;
   AttentionBatch attention;
   at::Tensor logits_rows;  // [N] int64: token rows whose logits are wanted
+  // Context-encoding rows whose experts have a capacity (NxDI capacity_factor); empty: none.
+  std::vector<CapacitySpan> moe_capacity;
 };
 
 class Decoder {
@@ -28,13 +35,24 @@ class Decoder {
   // Runs all layers, writes this step's K/V, returns fp32 logits [N, vocab] for logits_rows.
   at::Tensor Forward(const ForwardInput& in, KvCache& kv) const;
 
+  // The pieces Forward is made of, public so that module tests can hold each against HF.
+  at::Tensor Embed(const at::Tensor& token_ids) const;
+  std::pair<at::Tensor, at::Tensor> RopeTables(const ForwardInput& in, c10::ScalarType dtype) const;
+  // x: [T, H] (already normalised). Writes K/V of layer `layer`, returns [T, H].
+  at::Tensor Attention(int64_t layer, const at::Tensor& x, const ForwardInput& in,
+                       const std::pair<at::Tensor, at::Tensor>& rope, KvCache& kv) const;
+  // The layer's dense MLP or MoE block, on normalised x.
+  at::Tensor Mlp(int64_t layer, const at::Tensor& x,
+                 const std::vector<CapacitySpan>& capacity = {}) const;
+  // Final norm, lm_head and logit scaling on hidden states [N, H] → fp32 [N, vocab].
+  at::Tensor Logits(const at::Tensor& h) const;
+
   const ModelConfig& config() const { return config_; }
+  const DecoderWeights& weights() const { return weights_; }
   c10::ScalarType dtype() const { return weights_.embed_tokens.scalar_type(); }
 
  private:
-  at::Tensor Attention(int64_t layer, const at::Tensor& x, const ForwardInput& in,
-                       const std::pair<at::Tensor, at::Tensor>& rope, KvCache& kv) const;
-  at::Tensor Mlp(const LayerWeights& w, const at::Tensor& x) const;
+  at::Tensor Residual(const at::Tensor& h, const at::Tensor& out) const;
 
   ModelConfig config_;
   DecoderWeights weights_;

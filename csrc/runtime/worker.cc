@@ -30,6 +30,7 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(const std::string& model_
   if (!nc.ok()) return nc.status();
   auto mc = ModelConfig::FromFile((std::filesystem::path(model_dir) / "config.json").string());
   if (!mc.ok()) return mc.status();
+  if (auto s = nc->CheckModel(*mc); !s.ok()) return s;
   auto prepared = LoadOrPrepare(model_dir, *mc, *nc);
   if (!prepared.ok()) return prepared.status();
   const int64_t max_positions = nc->seq_len;
@@ -82,7 +83,7 @@ void Worker::CountBuckets(const std::vector<int64_t>& qlens, const std::vector<i
   int64_t longest_decode = -1;
   for (size_t b = 0; b < qlens.size(); ++b) {
     if (qlens[b] == 0) continue;
-    if (qlens[b] == 1 && ctx[b] > 0) {
+    if (IsDecode(qlens[b], ctx[b])) {
       longest_decode = std::max(longest_decode, ctx[b]);
     } else if (neuron_config_.is_prefix_caching) {
       count("prefix_context_encoding",
@@ -98,6 +99,33 @@ void Worker::CountBuckets(const std::vector<int64_t>& qlens, const std::vector<i
   } else {
     count("token_generation", one(FirstFit(plan.token_generation, longest_decode)));
   }
+}
+
+int64_t Worker::PrefillBucketTokens(int64_t qlen, int64_t ctx) const {
+  const BucketPlan& plan = neuron_config_.buckets;
+  if (neuron_config_.is_prefix_caching) {
+    auto b = RoutePrefixPrefill(plan.prefix_context_encoding, qlen, ctx);
+    return b ? b->active : qlen;
+  }
+  return FirstFit(plan.context_encoding, ctx + qlen).value_or(qlen);
+}
+
+std::vector<CapacitySpan> Worker::MoeCapacity(const std::vector<int64_t>& qlens,
+                                              const std::vector<int64_t>& ctx) const {
+  std::vector<CapacitySpan> spans;
+  const ModelConfig& m = model_config();
+  if (!neuron_config_.capacity_factor || !m.is_moe()) return spans;
+  int64_t start = 0;
+  for (size_t b = 0; b < qlens.size(); ++b) {
+    // NxDI drops tokens in context encoding only, with the capacity of the padded bucket.
+    if (qlens[b] > 0 && !IsDecode(qlens[b], ctx[b])) {
+      spans.push_back({start, qlens[b],
+                       ExpertCapacity(m.moe, *neuron_config_.capacity_factor,
+                                      PrefillBucketTokens(qlens[b], ctx[b]))});
+    }
+    start += qlens[b];
+  }
+  return spans;
 }
 
 int64_t Worker::KvBytesPerBlock(int64_t block_size) const {
@@ -188,6 +216,7 @@ absl::StatusOr<StepOutput> Worker::Step(const StepInput& in) {
   f.slots = SlotIndex::FromSlotMapping(in.slot_mapping, kv_->block_size());
   std::vector<int64_t> qlens = ToVector(in.query_lens), ctx = ToVector(in.context_lens);
   CountBuckets(qlens, ctx);
+  f.moe_capacity = MoeCapacity(qlens, ctx);
   f.attention.query_start.assign(B + 1, 0);
   f.attention.seq_lens.resize(B);
   for (int64_t b = 0; b < B; ++b) {

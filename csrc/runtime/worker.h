@@ -57,6 +57,15 @@ class Worker {
 
   absl::Status Validate(const StepInput& in) const;
   void CountBuckets(const std::vector<int64_t>& query_lens, const std::vector<int64_t>& context_lens);
+  // A row of one new token after a context is a decode; anything else is a (chunk of a) prefill.
+  static bool IsDecode(int64_t query_len, int64_t context_len) {
+    return query_len == 1 && context_len > 0;
+  }
+  // Tokens in the context-encoding bucket a prefill row runs in (its own length if none fits).
+  int64_t PrefillBucketTokens(int64_t query_len, int64_t context_len) const;
+  // NxDI capacity_factor: the expert capacity of each prefill row; empty when not set.
+  std::vector<CapacitySpan> MoeCapacity(const std::vector<int64_t>& query_lens,
+                                        const std::vector<int64_t>& context_lens) const;
 
   NeuronConfig neuron_config_;
   Decoder decoder_;

@@ -36,6 +36,7 @@ class Reader {
   }
 
   bool converted() const { return converted_; }
+  void MarkConverted() { converted_ = true; }
 
   // Tensors present in the checkpoint that nothing read: a sign of a different architecture.
   std::vector<std::string> Unused() const {
@@ -80,6 +81,34 @@ void SetQkvLayout(LayerWeights& l, bool fused, std::vector<int64_t> sizes) {
   }
 }
 
+// Router and experts of one sparse layer under `p` ("model.layers.N.mlp." and the like).
+// HF checkpoints store one tensor per expert and projection; they are stacked here.
+absl::StatusOr<MoeWeights> LoadExperts(Reader& r, const Checkpoint& ckpt, const ModelConfig& c,
+                                       const std::string& p) {
+  const MoeConfig& m = c.moe;
+  const int64_t E = m.num_experts, I = m.intermediate_size, H = c.hidden_size;
+  MoeWeights w;
+  VNP_ASSIGN(w.router, r.Required(p + "gate.weight", {E, H}));
+  if (ckpt.Has(p + "experts.gate_up_proj")) {  // a prepared checkpoint
+    VNP_ASSIGN(w.gate_up, r.Required(p + "experts.gate_up_proj", {E, 2 * I, H}));
+    VNP_ASSIGN(w.down, r.Required(p + "experts.down_proj", {E, H, I}));
+    return w;
+  }
+  std::vector<at::Tensor> gate_up(E), down(E);
+  for (int64_t e = 0; e < E; ++e) {
+    const std::string x = absl::StrCat(p, "experts.", e, ".");
+    at::Tensor g, u;
+    VNP_ASSIGN(g, r.Required(x + m.gate_name + ".weight", {I, H}));
+    VNP_ASSIGN(u, r.Required(x + m.up_name + ".weight", {I, H}));
+    VNP_ASSIGN(down[e], r.Required(x + m.down_name + ".weight", {H, I}));
+    gate_up[e] = at::cat({g, u}, 0);
+  }
+  w.gate_up = at::stack(gate_up);
+  w.down = at::stack(down);
+  r.MarkConverted();
+  return w;
+}
+
 }  // namespace
 
 absl::StatusOr<DecoderWeights> DecoderWeights::Load(const Checkpoint& ckpt,
@@ -99,19 +128,27 @@ absl::StatusOr<DecoderWeights> DecoderWeights::Load(const Checkpoint& ckpt,
     VNP_ASSIGN(l.post_attention_norm, r.Required(p + "post_attention_layernorm.weight", {H}));
     if (ckpt.Has(p + "self_attn.qkv_proj.weight")) {  // a prepared checkpoint
       VNP_ASSIGN(l.qkv_proj, r.Required(p + "self_attn.qkv_proj.weight", {qkv_out, H}));
-      VNP_ASSIGN(l.qkv_bias, r.Optional(p + "self_attn.qkv_proj.bias", {qkv_out}, c.attention_bias));
+      VNP_ASSIGN(l.qkv_bias, r.Optional(p + "self_attn.qkv_proj.bias", {qkv_out}, c.qkv_bias));
     } else {
       VNP_ASSIGN(l.q_proj, r.Required(p + "self_attn.q_proj.weight", {q_out, H}));
       VNP_ASSIGN(l.k_proj, r.Required(p + "self_attn.k_proj.weight", {kv_out, H}));
       VNP_ASSIGN(l.v_proj, r.Required(p + "self_attn.v_proj.weight", {kv_out, H}));
-      VNP_ASSIGN(l.q_bias, r.Optional(p + "self_attn.q_proj.bias", {q_out}, c.attention_bias));
-      VNP_ASSIGN(l.k_bias, r.Optional(p + "self_attn.k_proj.bias", {kv_out}, c.attention_bias));
-      VNP_ASSIGN(l.v_bias, r.Optional(p + "self_attn.v_proj.bias", {kv_out}, c.attention_bias));
+      VNP_ASSIGN(l.q_bias, r.Optional(p + "self_attn.q_proj.bias", {q_out}, c.qkv_bias));
+      VNP_ASSIGN(l.k_bias, r.Optional(p + "self_attn.k_proj.bias", {kv_out}, c.qkv_bias));
+      VNP_ASSIGN(l.v_bias, r.Optional(p + "self_attn.v_proj.bias", {kv_out}, c.qkv_bias));
     }
     w.converted |= fused_qkv && !l.qkv_proj.defined();
     SetQkvLayout(l, fused_qkv, {q_out, kv_out, kv_out});
     VNP_ASSIGN(l.o_proj, r.Required(p + "self_attn.o_proj.weight", {H, q_out}));
-    VNP_ASSIGN(l.o_bias, r.Optional(p + "self_attn.o_proj.bias", {H}, c.attention_bias));
+    VNP_ASSIGN(l.o_bias, r.Optional(p + "self_attn.o_proj.bias", {H}, c.o_bias));
+    VNP_ASSIGN(l.q_norm, r.Optional(p + "self_attn.q_norm.weight", {D}, c.qk_norm));
+    VNP_ASSIGN(l.k_norm, r.Optional(p + "self_attn.k_norm.weight", {D}, c.qk_norm));
+    if (c.sparse_layer[i]) {
+      auto moe = LoadExperts(r, ckpt, c, p + c.moe.prefix + ".");
+      if (!moe.ok()) return moe.status();
+      l.moe = *std::move(moe);
+      continue;
+    }
     VNP_ASSIGN(l.gate_proj, r.Required(p + "mlp.gate_proj.weight", {I, H}));
     VNP_ASSIGN(l.up_proj, r.Required(p + "mlp.up_proj.weight", {I, H}));
     VNP_ASSIGN(l.down_proj, r.Required(p + "mlp.down_proj.weight", {H, I}));
@@ -127,10 +164,11 @@ absl::StatusOr<DecoderWeights> DecoderWeights::Load(const Checkpoint& ckpt,
   if (c.tie_word_embeddings) w.lm_head = w.embed_tokens;
   w.converted |= r.converted();
   if (auto unused = r.Unused(); !unused.empty()) {
-    if (unused.size() > 8) unused.resize(8);
+    const size_t n = unused.size();
+    if (n > 8) unused.resize(8);
     return absl::InvalidArgumentError(absl::StrCat(
-        "checkpoint has tensors that ", c.architecture, " does not use: ",
-        absl::StrJoin(unused, ", ")));
+        "checkpoint has ", n, " tensor(s) that ", c.architecture, " does not use: ",
+        absl::StrJoin(unused, ", "), n > 8 ? ", ..." : ""));
   }
   return w;
 }
@@ -156,6 +194,14 @@ std::vector<std::pair<std::string, at::Tensor>> DecoderWeights::Named(const Mode
     add(p + "self_attn.v_proj.bias", l.v_bias);
     add(p + "self_attn.o_proj.weight", l.o_proj);
     add(p + "self_attn.o_proj.bias", l.o_bias);
+    add(p + "self_attn.q_norm.weight", l.q_norm);
+    add(p + "self_attn.k_norm.weight", l.k_norm);
+    if (l.moe.router.defined()) {
+      const std::string m = p + c.moe.prefix + ".";
+      add(m + "gate.weight", l.moe.router);
+      add(m + "experts.gate_up_proj", l.moe.gate_up);
+      add(m + "experts.down_proj", l.moe.down);
+    }
     add(p + "mlp.gate_proj.weight", l.gate_proj);
     add(p + "mlp.up_proj.weight", l.up_proj);
     add(p + "mlp.down_proj.weight", l.down_proj);

@@ -92,7 +92,8 @@ TEST(ModelConfigTest, RefusesWhatItCannotRun) {
   j["architectures"] = {"GPT2LMHeadModel"};
   auto c = ModelConfig::FromJson(j);
   ASSERT_FALSE(c.ok());
-  EXPECT_NE(c.status().message().find("supported: LlamaForCausalLM"), std::string::npos);
+  EXPECT_NE(c.status().message().find("supported: LlamaForCausalLM, MistralForCausalLM"),
+            std::string::npos);
   j = LlamaJson();
   j["num_key_value_heads"] = 3;
   EXPECT_FALSE(ModelConfig::FromJson(j).ok());

@@ -8,16 +8,19 @@ namespace vnp {
 namespace {
 
 // Dense reference: one sequence's full K/V [len, kv_heads, D], queries at the last qlen positions.
-at::Tensor Reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale) {
+// window > 0: keys more than window - 1 positions behind the query are hidden too.
+at::Tensor Reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, double scale,
+                     int64_t window) {
   const int64_t qlen = q.size(0), len = k.size(0), group = q.size(1) / k.size(1);
   at::Tensor kk = k.repeat_interleave(group, 1), vv = v.repeat_interleave(group, 1);
   at::Tensor scores = at::einsum("qhd,khd->hqk", {q, kk}) * scale;
   at::Tensor qpos = at::arange(len - qlen, len).unsqueeze(1), kpos = at::arange(len).unsqueeze(0);
   scores = scores.masked_fill(kpos.gt(qpos), -INFINITY);
+  if (window > 0) scores = scores.masked_fill(kpos.le(qpos - window), -INFINITY);
   return at::einsum("hqk,khd->qhd", {scores.softmax(-1), vv});
 }
 
-TEST(PagedAttentionTest, MixedBatchMatchesDenseAttention) {
+void CheckMixedBatch(int64_t window) {
   at::manual_seed(0);
   const int64_t heads = 4, kv_heads = 2, D = 8, bs = 4, num_blocks = 32;
   KvCache kv(1, num_blocks, kv_heads, bs, D, at::kFloat);
@@ -53,12 +56,19 @@ TEST(PagedAttentionTest, MixedBatchMatchesDenseAttention) {
   batch.block_tables = tables;
   kv.Write(0, SlotIndex::FromSlotMapping(at::tensor(slots, at::kLong), bs), at::stack(step_k),
            at::stack(step_v));
-  at::Tensor out = PagedAttention(at::cat(qs), kv.keys(0), kv.values(0), batch, 0.3);
+  at::Tensor out = PagedAttention(at::cat(qs), kv.keys(0), kv.values(0), batch, 0.3, window);
   for (size_t r = 0; r < lens.size(); ++r) {
-    at::Tensor want = Reference(qs[r], full_k[r], full_v[r], 0.3);
+    at::Tensor want = Reference(qs[r], full_k[r], full_v[r], 0.3, window);
     at::Tensor got = out.narrow(0, batch.query_start[r], qlens[r]);
-    EXPECT_TRUE(at::allclose(got, want, 1e-5, 1e-5)) << "row " << r;
+    EXPECT_TRUE(at::allclose(got, want, 1e-5, 1e-5)) << "row " << r << " window " << window;
   }
+}
+
+TEST(PagedAttentionTest, MixedBatchMatchesDenseAttention) { CheckMixedBatch(0); }
+
+// Windows shorter than the rows, shorter than a block, and longer than every row.
+TEST(PagedAttentionTest, SlidingWindowMatchesDenseAttention) {
+  for (int64_t window : {1, 3, 6, 64}) CheckMixedBatch(window);
 }
 
 TEST(KvCacheTest, NegativeSlotsAreNotWritten) {
