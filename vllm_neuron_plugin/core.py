@@ -3,6 +3,7 @@
 import torch  # noqa: F401  (loads libtorch and libc10 that _C links against)
 
 from vllm_neuron_plugin._C import (  # noqa: E402
+    ModuleProbe,
     Worker,
     known_neuron_config_keys,
     neuron_config_schema,
@@ -16,6 +17,7 @@ __all__ = [
     "LOGITS_ALL",
     "LOGITS_LAST",
     "LOGITS_NONE",
+    "ModuleProbe",
     "Worker",
     "known_neuron_config_keys",
     "neuron_config_schema",

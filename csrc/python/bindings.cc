@@ -10,6 +10,7 @@
 #include "config/model_config.h"
 #include "config/neuron_config.h"
 #include "config/neuron_config_schema.h"
+#include "model/module_probe.h"
 #include "runtime/worker.h"
 
 namespace py = pybind11;
@@ -117,6 +118,33 @@ PYBIND11_MODULE(_C, m) {
 
   m.def("neuron_config_schema", [] { return SchemaRows(NeuronConfigSchema(), ""); },
         "Every NeuronConfig key: group, accepted values, default, support class, note.");
+
+  // Test aid: the decoder's modules one at a time (tests/python/test_modules.py).
+  py::class_<ModuleProbe>(m, "ModuleProbe")
+      .def(py::init([](const std::string& model_dir, const std::string& dtype, int64_t max_positions) {
+             return Unwrap(ModuleProbe::Open(model_dir, Unwrap(ParseDtype(dtype)), max_positions));
+           }),
+           py::arg("model_dir"), py::arg("dtype"), py::arg("max_positions") = 512)
+      .def("embed", &ModuleProbe::Embed)
+      .def("norm", [](const ModuleProbe& p, int64_t layer, const std::string& which, at::Tensor x) {
+        return Unwrap(p.Norm(layer, which, x));
+      })
+      .def("rope", [](const ModuleProbe& p, at::Tensor positions, int64_t seq_len, const std::string& dtype) {
+        return p.Rope(positions, seq_len, Unwrap(ParseDtype(dtype)));
+      })
+      .def("attention", [](ModuleProbe& p, int64_t layer, at::Tensor x, int64_t start) {
+        return Unwrap(p.Attention(layer, x, start));
+      })
+      .def("mlp", [](const ModuleProbe& p, int64_t layer, at::Tensor x) { return Unwrap(p.Mlp(layer, x)); })
+      .def("route", [](const ModuleProbe& p, int64_t layer, at::Tensor x) {
+        MoeRouting r = Unwrap(p.Route(layer, x));
+        return py::make_tuple(r.experts, r.weights);
+      })
+      .def("experts", [](const ModuleProbe& p, int64_t layer, at::Tensor x, at::Tensor experts, at::Tensor weights) {
+        MoeRouting r{experts.to(at::kLong), weights, experts.new_ones(experts.sizes(), at::kBool)};
+        return Unwrap(p.Experts(layer, x, r));
+      })
+      .def("logits", &ModuleProbe::Logits);
 
   py::class_<Worker>(m, "Worker")
       .def(py::init([](const std::string& model_dir, const std::string& neuron_config_json,
