@@ -6,8 +6,9 @@ from __future__ import annotations
 import gc
 
 import pytest
-import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer
+from transformers import AutoTokenizer
+
+import hf_reference
 
 NEW_TOKENS = 24
 
@@ -41,21 +42,7 @@ def prompts(smollm2_dir) -> list[list[int]]:
 
 @pytest.fixture(scope="module")
 def hf_greedy(smollm2_dir, prompts) -> list[list[int]]:
-    """HF transformers greedy continuation, EOS ignored (vLLM runs with ignore_eos too)."""
-    model = AutoModelForCausalLM.from_pretrained(smollm2_dir, dtype=torch.float32)
-    out = []
-    with torch.no_grad():
-        for ids in prompts:
-            res = model(torch.tensor([ids]), use_cache=True)
-            past, toks = res.past_key_values, [int(res.logits[0, -1].argmax())]
-            for _ in range(NEW_TOKENS - 1):
-                res = model(torch.tensor([[toks[-1]]]), past_key_values=past, use_cache=True)
-                past = res.past_key_values
-                toks.append(int(res.logits[0, -1].argmax()))
-            out.append(toks)
-    del model
-    gc.collect()
-    return out
+    return hf_reference.hf_greedy(smollm2_dir, prompts, NEW_TOKENS)
 
 
 def counter(llm, name: str) -> float:

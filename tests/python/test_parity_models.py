@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers import AutoModelForCausalLM
-
+from hf_reference import hf_incremental
 from tests.fixtures.checkpoints import ARCHITECTURES, tiny_model
 from worker_driver import make_worker, step_logits
 
@@ -61,18 +60,6 @@ def assert_logits_close(actual: torch.Tensor, refs: list[torch.Tensor], dtype: s
         worst = torch.maximum(worst, err / scale)
     bad = (~ok).nonzero().flatten().tolist()
     assert not bad, f"positions {bad} differ from every HF kernel (relative error {worst[bad]})"
-
-
-def hf_incremental(model_dir, dtype, chunks: list[list[int]], attn: str = "sdpa") -> torch.Tensor:
-    """Logits of every token of `chunks`, fed to one fresh HF model one chunk at a time."""
-    hf = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation=attn)
-    past, out = None, []
-    with torch.no_grad():
-        for chunk in chunks:
-            r = hf(torch.tensor([chunk]), past_key_values=past, use_cache=True)
-            past = r.past_key_values
-            out.append(r.logits[0].float())
-    return torch.cat(out)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
