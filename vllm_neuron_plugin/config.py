@@ -5,6 +5,7 @@ the override against vLLM's own arguments, which C++ never sees."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 OVERRIDE_KEYS = ("override_neuron_config", "override-neuron-config")
@@ -125,7 +126,10 @@ def summary(vllm_config: Any) -> dict[str, Any]:
     here; raises ValueError naming the problem."""
     from vllm_neuron_plugin.core import neuron_config_summary
 
-    s = neuron_config_summary(merged_json(vllm_config))
+    # A local checkpoint is checked here, in the front-end, so that an architecture this build
+    # does not run stops `vllm serve` before the engine starts (with the supported list).
+    model = Path(vllm_config.model_config.model) / "config.json"
+    s = neuron_config_summary(merged_json(vllm_config), str(model) if model.is_file() else "")
     s["resolved"] = json.loads(s["resolved_json"])
     return s
 

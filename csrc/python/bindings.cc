@@ -112,9 +112,14 @@ PYBIND11_MODULE(_C, m) {
 
   m.def("known_neuron_config_keys", &KnownNeuronConfigKeys);
 
-  m.def("neuron_config_summary", [](const std::string& json) {
-    return ConfigSummary(Unwrap(NeuronConfig::FromJson(json)));
-  }, "Resolves merged NeuronConfig JSON; returns the resolved JSON, buckets and no-effect keys.");
+  m.def("neuron_config_summary", [](const std::string& json, const std::string& model_config) {
+    NeuronConfig nc = Unwrap(NeuronConfig::FromJson(json));
+    if (!model_config.empty()) Check(nc.CheckModel(Unwrap(ModelConfig::FromFile(model_config))));
+    return ConfigSummary(nc);
+  }, py::arg("json"), py::arg("model_config") = "",
+  "Resolves merged NeuronConfig JSON; returns the resolved JSON, buckets and no-effect keys. "
+  "With a config.json path, also checks that this build runs the model and that the config "
+  "suits it (MoE keys).");
 
   m.def("neuron_config_schema", [] { return SchemaRows(NeuronConfigSchema(), ""); },
         "Every NeuronConfig key: group, accepted values, default, support class, note.");

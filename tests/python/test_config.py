@@ -119,3 +119,55 @@ def test_readme_table_lists_every_key():
     readme = (Path(__file__).parents[2] / "README.md").read_text()
     assert markdown_table() in readme, "README's NeuronConfig table is stale: run " \
         "python -m vllm_neuron_plugin.config_table --write"
+
+
+def test_unsupported_architecture_stops_startup_with_the_supported_list(model_dir, tmp_path):
+    """Phi-3 is in vLLM's registry but not in this build: refused up front, naming ours."""
+    import json
+    import shutil
+
+    d = tmp_path / "phi3"
+    shutil.copytree(model_dir, d)
+    cfg = json.loads((d / "config.json").read_text())
+    cfg["architectures"] = ["Phi3ForCausalLM"]
+    (d / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(Exception) as e:
+        engine_config(d)
+    assert ("architecture 'Phi3ForCausalLM' is not supported; supported: LlamaForCausalLM, "
+            "MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GraniteForCausalLM, "
+            "MixtralForCausalLM, Qwen3MoeForCausalLM") in str(e.value)
+
+
+def test_moe_keys_are_checked_against_the_model(model_dir, tmp_path):
+    from tests.fixtures.checkpoints import tiny_model
+
+    with pytest.raises(Exception, match="'capacity_factor' applies to mixture-of-experts models "
+                                        r"\(MixtralForCausalLM, Qwen3MoeForCausalLM\); "
+                                        "LlamaForCausalLM has no experts"):
+        engine_config(model_dir, {"capacity_factor": 1.0})
+    qwen = tiny_model("qwen3_moe", tmp_path / "qwen3_moe")  # norm_topk_prob: true
+    with pytest.raises(Exception, match="normalize_top_k_affinities=false contradicts the "
+                                        "checkpoint: Qwen3MoeForCausalLM takes it from "
+                                        "config.json norm_topk_prob, which gives true"):
+        engine_config(qwen, {"normalize_top_k_affinities": False})
+    r = resolved(engine_config(qwen, {"capacity_factor": 1.0, "normalize_top_k_affinities": True}))
+    assert r["capacity_factor"] == 1.0
+
+
+def test_checkpoint_tensor_errors_name_the_tensor(tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from tests.fixtures.checkpoints import tiny_model
+    from vllm_neuron_plugin.core import Worker
+
+    d = tiny_model("mixtral", tmp_path / "mixtral")
+    tensors = load_file(d / "model.safetensors")
+    missing = "model.layers.1.block_sparse_moe.experts.3.w2.weight"
+    save_file({k: v for k, v in tensors.items() if k != missing}, d / "model.safetensors")
+    with pytest.raises(ValueError, match=f"checkpoint has no tensor '{missing}'"):
+        Worker(str(d), '{"torch_dtype": "float32"}')
+    save_file({**tensors, "model.layers.0.mlp.shared_expert.weight": tensors[missing].clone()},
+              d / "model.safetensors")
+    with pytest.raises(ValueError, match="checkpoint has 1 tensor.s. that MixtralForCausalLM does "
+                                         r"not use: model\.layers\.0\.mlp\.shared_expert\.weight"):
+        Worker(str(d), '{"torch_dtype": "float32"}')

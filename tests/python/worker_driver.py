@@ -12,8 +12,8 @@ from vllm_neuron_plugin.core import LOGITS_ALL, Worker
 BLOCK = 16
 
 
-def make_worker(model_dir, dtype: str, seq_len: int = 512) -> Worker:
-    w = Worker(str(model_dir), json.dumps({"seq_len": seq_len, "torch_dtype": dtype}))
+def make_worker(model_dir, dtype: str, seq_len: int = 512, **overrides) -> Worker:
+    w = Worker(str(model_dir), json.dumps({"seq_len": seq_len, "torch_dtype": dtype, **overrides}))
     w.allocate_kv(1 + 4 * seq_len // BLOCK, BLOCK)
     return w
 
