@@ -171,3 +171,8 @@ def test_checkpoint_tensor_errors_name_the_tensor(tmp_path):
     with pytest.raises(ValueError, match="checkpoint has 1 tensor.s. that MixtralForCausalLM does "
                                          r"not use: model\.layers\.0\.mlp\.shared_expert\.weight"):
         Worker(str(d), '{"torch_dtype": "float32"}')
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
+def test_vllm_dtype_reaches_the_worker(model_dir, dtype):
+    assert resolved(engine_config(model_dir, dtype=dtype))["torch_dtype"] == dtype

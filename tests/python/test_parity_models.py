@@ -33,6 +33,8 @@ VARIANTS = {
                                              "original_max_position_embeddings": 32},
                             "max_position_embeddings": 128}),
     "qwen3_moe_unnormalised": ("qwen3_moe", {"norm_topk_prob": False}),
+    # Sharded checkpoints (model.safetensors.index.json), tied embeddings on a MoE model.
+    "mixtral_sharded_tied": ("mixtral", {"max_shard_size": "60KB", "tie_word_embeddings": True}),
 }
 
 # NxDI's check_accuracy_embeddings: per position, |actual - expected| <= 1e-5 + rtol *
