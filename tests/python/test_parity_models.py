@@ -86,3 +86,18 @@ def test_teacher_forced_logits_match_hf(tmp_path, variant, dtype):
     assert_logits_close(got_a, [r[:-1] for r in ref_a], dtype)
     assert_logits_close(torch.cat([got_b1, got_b2]), ref_b, dtype)
     assert_logits_close(got_a_dec, [r[-1:] for r in ref_a], dtype)
+
+
+@pytest.mark.parametrize("fused_qkv", [False, True])
+def test_prepared_artifact_reloads_to_the_same_logits(tmp_path, fused_qkv):
+    """Stacked experts, q/k norms and fused QKV survive the prepared artifact: a second worker
+    memory-maps it and gives the first one's logits exactly."""
+    model_dir = tiny_model("qwen3_moe", tmp_path / "qwen3_moe", dtype=torch.bfloat16)
+    ids = torch.randint(0, 128, (40,), generator=torch.Generator().manual_seed(3)).tolist()
+    first = make_worker(model_dir, "bfloat16", fused_qkv=fused_qkv)
+    second = make_worker(model_dir, "bfloat16", fused_qkv=fused_qkv)
+    assert not first.artifact_reused and second.artifact_reused
+    assert first.artifact_dir == second.artifact_dir
+    (a,) = step_logits(first, [(ids, 0)])
+    (b,) = step_logits(second, [(ids, 0)])
+    assert torch.equal(a, b)
