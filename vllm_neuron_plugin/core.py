@@ -9,6 +9,7 @@ from vllm_neuron_plugin._C import (  # noqa: E402
     neuron_config_schema,
     neuron_config_summary,
     read_model_config,
+    sample,
 )
 
 LOGITS_NONE, LOGITS_LAST, LOGITS_ALL = 0, 1, 2
@@ -23,4 +24,5 @@ __all__ = [
     "neuron_config_schema",
     "neuron_config_summary",
     "read_model_config",
+    "sample",
 ]

@@ -1,7 +1,11 @@
 """SchedulerOutput → one StepInput of flat tensors → C++ → ModelRunnerOutput.
 
 The runner keeps what vLLM does not resend each step: every request's tokens (prompt plus what
-the worker sampled), its block table and its sampling parameters."""
+the worker sampled), its block table and its sampling parameters. Rows whose sampling needs
+more than the C++ sampler (see sampling.py) are re-sampled here by vLLM's Sampler on the step's
+logits; prompt logprobs are gathered from the prompt positions' logits. A step with a
+structured-output request returns None from execute_model and samples in sample_tokens, once
+vLLM has the grammar bitmask (vLLM's two-phase step)."""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from vllm.v1.outputs import EMPTY_MODEL_RUNNER_OUTPUT, ModelRunnerOutput
+from vllm.v1.outputs import EMPTY_MODEL_RUNNER_OUTPUT, LogprobsTensors, ModelRunnerOutput
 
-from vllm_neuron_plugin.core import LOGITS_NONE, Worker
+from vllm_neuron_plugin.core import LOGITS_ALL, LOGITS_LAST, LOGITS_NONE, Worker
+from vllm_neuron_plugin.sampling import HostSampler, apply_grammar_bitmask, needs_host
 
 
 @dataclass
@@ -20,11 +25,16 @@ class RequestState:
     num_prompt_tokens: int
     block_ids: list[int]
     num_computed_tokens: int
+    params: Any  # vLLM SamplingParams
     temperature: float
     top_k: int
     top_p: float
     seed: int  # -1 = unseeded
+    host: bool  # sampled by vLLM's Sampler (sampling.py), not the C++ one
+    generator: torch.Generator | None  # the host path's per-request RNG, seeded as vLLM does
     num_output_tokens: int = field(default=0)
+    prompt_logprobs: LogprobsTensors | None = None  # filled chunk by chunk
+    prompt_logprobs_done: bool = False  # returned once; a resumed request does not redo them
 
 
 def _state_from_new(req: Any) -> RequestState:
@@ -32,11 +42,18 @@ def _state_from_new(req: Any) -> RequestState:
     # prefill_token_ids (model runner V2) carries prompt + outputs of a resumed request.
     tokens = list(req.prefill_token_ids or req.prompt_token_ids or [])
     num_prompt = len(req.prompt_token_ids or tokens)
+    generator = None
+    if sp.seed is not None:
+        generator = torch.Generator()
+        generator.manual_seed(sp.seed)
     return RequestState(
         token_ids=tokens,
         num_prompt_tokens=num_prompt,
         block_ids=list(req.block_ids[0]),
         num_computed_tokens=req.num_computed_tokens,
+        params=sp,
+        host=needs_host(sp),
+        generator=generator,
         temperature=float(sp.temperature),
         top_k=int(sp.top_k) if sp.top_k and sp.top_k > 0 else 0,
         top_p=float(sp.top_p),
@@ -45,11 +62,26 @@ def _state_from_new(req: Any) -> RequestState:
     )
 
 
+@dataclass
+class PendingStep:
+    """A computed step waiting for its sampling (execute_model → sample_tokens)."""
+    req_ids: list[str]
+    sampled: torch.Tensor  # [B] from the C++ sampler, -1 for rows that emit nothing
+    logits: torch.Tensor | None  # [B, V] (LOGITS_LAST) or [T, V] (LOGITS_ALL)
+    query_lens: list[int]
+    context_lens: list[int]
+
+
 class NeuronModelRunner:
-    def __init__(self, core: Worker, block_size: int):
+    def __init__(self, core: Worker, block_size: int, host_sampler: HostSampler,
+                 output_logits: bool = False):
         self.core = core
         self.block_size = block_size
+        self.host = host_sampler
+        self.output_logits = output_logits  # NeuronConfig: keep the sampled rows' logits
+        self.last_logits: dict[str, torch.Tensor] = {}
         self.requests: dict[str, RequestState] = {}
+        self.pending: PendingStep | None = None
 
     def _update_states(self, so: Any) -> None:
         for req_id in so.finished_req_ids:
@@ -103,7 +135,13 @@ class NeuronModelRunner:
         tables = torch.zeros((len(req_ids), max(map(len, block_lists))), dtype=torch.int64)
         for i, blocks in enumerate(block_lists):
             tables[i, : len(blocks)] = torch.tensor(blocks, dtype=torch.int64)
-        sampled, _ = self.core.step(
+        states = [self.requests[r] for r in req_ids]
+        wants_prompt_logprobs = any(
+            st.params.prompt_logprobs is not None and not st.prompt_logprobs_done
+            and c < st.num_prompt_tokens - 1 for st, c in zip(states, context_lens))
+        wants_logits = self.output_logits or any(st.host and row for st, row in zip(states, sample_rows))
+        mode = LOGITS_ALL if wants_prompt_logprobs else LOGITS_LAST if wants_logits else LOGITS_NONE
+        sampled, logits = self.core.step(
             torch.tensor(tokens, dtype=torch.int64),
             torch.tensor(positions, dtype=torch.int64),
             torch.tensor(query_lens, dtype=torch.int64),
@@ -114,11 +152,44 @@ class NeuronModelRunner:
             torch.tensor(sampling, dtype=torch.float32).view(len(req_ids), 3),
             torch.tensor(seeds, dtype=torch.int64),
             torch.tensor(offsets, dtype=torch.int64),
-            LOGITS_NONE,
+            mode,
         )
+        if mode == LOGITS_ALL:  # keep each row's last-token logits beside the prompt ones
+            self.prompt_logits = logits
+            ends = torch.tensor(query_lens).cumsum(0) - 1
+            logits = logits.index_select(0, ends.clamp_min(0))
+        self.pending = PendingStep(req_ids, sampled, logits, query_lens, context_lens)
+        if so.has_structured_output_requests:
+            return None  # vLLM calls sample_tokens with the grammar bitmask
+        return self.sample_tokens(None)
+
+    def sample_tokens(self, grammar_output: Any) -> ModelRunnerOutput:
+        step, self.pending = self.pending, None
+        assert step is not None, "sample_tokens without a computed step"
+        sampled = step.sampled.clone()
+        states = [self.requests[r] for r in step.req_ids]
+        host_rows = [i for i, st in enumerate(states) if st.host and int(sampled[i]) >= 0]
+        logprobs = None
+        if host_rows:
+            logits = step.logits.index_select(0, torch.tensor(host_rows))
+            if grammar_output is not None:
+                where = {step.req_ids[i]: j for j, i in enumerate(host_rows)}
+                ids = grammar_output.structured_output_request_ids
+                rows = [where.get(r, -1) for r in ids]
+                keep = [k for k, j in enumerate(rows) if j >= 0]
+                if keep:
+                    apply_grammar_bitmask(logits, [rows[k] for k in keep],
+                                          grammar_output.grammar_bitmask[keep])
+            tokens, lp = self.host.sample(logits, [states[i] for i in host_rows])
+            sampled[host_rows] = tokens
+            if lp is not None:
+                logprobs = self._full_batch_logprobs(lp, host_rows, len(step.req_ids))
+        if self.output_logits:
+            self.last_logits = {step.req_ids[i]: step.logits[i].clone()
+                                for i in range(len(states)) if int(step.sampled[i]) >= 0}
+        prompt_logprobs = self._prompt_logprobs(step, states)
         out_tokens: list[list[int]] = []
-        for req_id, token in zip(req_ids, sampled.tolist()):
-            st = self.requests[req_id]
+        for st, token in zip(states, sampled.tolist()):
             if token >= 0:
                 st.token_ids.append(token)
                 st.num_output_tokens += 1
@@ -126,7 +197,46 @@ class NeuronModelRunner:
             else:
                 out_tokens.append([])
         return ModelRunnerOutput(
-            req_ids=req_ids,
-            req_id_to_index={r: i for i, r in enumerate(req_ids)},
+            req_ids=step.req_ids,
+            req_id_to_index={r: i for i, r in enumerate(step.req_ids)},
             sampled_token_ids=out_tokens,
+            logprobs=logprobs.tolists() if logprobs is not None else None,
+            prompt_logprobs_dict=prompt_logprobs,
         )
+
+    @staticmethod
+    def _full_batch_logprobs(lp: LogprobsTensors, rows: list[int], batch: int) -> LogprobsTensors:
+        """The host rows' logprobs placed at their batch rows (others: zeros, never read)."""
+        width = lp.logprob_token_ids.shape[1]
+        ids = torch.zeros((batch, width), dtype=lp.logprob_token_ids.dtype)
+        vals = torch.zeros((batch, width), dtype=lp.logprobs.dtype)
+        ranks = torch.zeros(batch, dtype=lp.selected_token_ranks.dtype)
+        index = torch.tensor(rows)
+        ids[index], vals[index], ranks[index] = lp.logprob_token_ids, lp.logprobs, lp.selected_token_ranks
+        return LogprobsTensors(ids, vals, ranks)
+
+    def _prompt_logprobs(self, step: PendingStep, states: list[RequestState]) -> dict[str, Any]:
+        """vLLM's prompt logprobs: for each prompt position, the logprob of the next prompt
+        token and the top k, gathered chunk by chunk and returned once the prompt is done."""
+        out: dict[str, Any] = {}
+        offset = 0
+        for req_id, st, n, start in zip(step.req_ids, states, step.query_lens, step.context_lens):
+            k = st.params.prompt_logprobs
+            first = offset
+            offset += n
+            if k is None or st.prompt_logprobs_done or start >= st.num_prompt_tokens:
+                continue
+            if st.prompt_logprobs is None:
+                st.prompt_logprobs = LogprobsTensors.empty_cpu(
+                    st.num_prompt_tokens - 1, (self.host.num_logprobs(k) or 0) + 1)
+            remaining = st.num_prompt_tokens - (start + 1)
+            count = min(n, remaining)
+            if count > 0:
+                targets = st.token_ids[start + 1: start + 1 + count]
+                lp = self.host.prompt_logprobs(self.prompt_logits[first: first + count], targets, k)
+                for dst, src in zip(st.prompt_logprobs[:3], lp[:3]):
+                    dst[start: start + count].copy_(src)
+            if n > remaining:  # the prompt's last token was in this step: complete
+                out[req_id], st.prompt_logprobs = st.prompt_logprobs, None
+                st.prompt_logprobs_done = True
+        return out

@@ -16,23 +16,6 @@ logger = init_logger(f"vllm.{__name__}")  # under "vllm", whose handler vLLM con
 
 WORKER = "vllm_neuron_plugin.worker.NeuronWorker"
 
-# SamplingParams fields the worker does not honour yet, with their neutral values. A request
-# that sets one is refused with HTTP 400 instead of being silently sampled without it.
-_UNSUPPORTED_SAMPLING = {
-    "presence_penalty": 0.0,
-    "frequency_penalty": 0.0,
-    "repetition_penalty": 1.0,
-    "min_p": 0.0,
-    "min_tokens": 0,
-    "logprobs": None,
-    "prompt_logprobs": None,
-    "logit_bias": None,
-    "allowed_token_ids": None,
-    "bad_words": None,
-    "structured_outputs": None,
-}
-
-
 class NeuronPlatform(Platform):
     _enum = PlatformEnum.OOT
     device_name = "cpu"
@@ -114,9 +97,12 @@ class NeuronPlatform(Platform):
                         resolved["torch_dtype"])
             mc.dtype = getattr(torch, resolved["torch_dtype"])
         cls.max_prompt_len = summary["context_encoding_buckets"][-1]
+        cls.on_device_sampling = resolved["on_device_sampling_config"]
 
-    # The largest context-encoding bucket of the config this process resolved last.
+    # From the config this process resolved last: the largest context-encoding bucket, and
+    # NxDI's on_device_sampling_config (None: vLLM's sampling semantics).
     max_prompt_len: int | None = None
+    on_device_sampling: dict[str, Any] | None = None
 
     @classmethod
     def validate_request(cls, processed_inputs: Any, params: Any) -> None:
@@ -134,13 +120,26 @@ class NeuronPlatform(Platform):
                 parameter="prompt",
                 value=len(prompt),
             )
-        for name, neutral in _UNSUPPORTED_SAMPLING.items():
-            value = getattr(params, name, neutral)
-            if value not in (neutral, [], {}):
-                raise VLLMValidationError(
-                    f"sampling parameter '{name}'={value!r} is not supported by "
-                    "vllm-neuron-plugin yet; supported: temperature, top_k, top_p, seed, n, "
-                    "max_tokens, stop, stop_token_ids, ignore_eos",
-                    parameter=name,
-                    value=value,
-                )
+        if cls.on_device_sampling is not None:
+            cls._validate_on_device(params, cls.on_device_sampling)
+
+    @staticmethod
+    def _validate_on_device(params: Any, ods: dict[str, Any]) -> None:
+        """NxDI's on-device sampler has only top-k, top-p and temperature (nxdi-semantics §8.5)."""
+        from vllm.exceptions import VLLMValidationError
+
+        from vllm_neuron_plugin.sampling import host_params
+
+        if names := host_params(params):
+            name = names[0]
+            raise VLLMValidationError(
+                f"sampling parameter '{name}' is not available with on_device_sampling_config "
+                "(NxDI's on-device sampler applies temperature, top_k and top_p only); leave "
+                "on_device_sampling_config out of override_neuron_config to use vLLM's sampler",
+                parameter=name, value=getattr(params, name, None))
+        if params.top_k is not None and params.top_k > ods["global_topk"]:
+            raise VLLMValidationError(
+                f"top_k={params.top_k} is above on_device_sampling_config.global_topk="
+                f"{ods['global_topk']}; allowed: -1 or 0 (all of the global top-k pool) or 1.."
+                f"{ods['global_topk']}",
+                parameter="top_k", value=params.top_k)

@@ -11,12 +11,12 @@ from typing import Any
 import torch
 from vllm.logger import init_logger
 from vllm.v1.kv_cache_interface import FullAttentionSpec, KVCacheSpec
-from vllm.v1.outputs import EMPTY_MODEL_RUNNER_OUTPUT
 from vllm.v1.worker.worker_base import CompilationTimes, WorkerBase
 
 from vllm_neuron_plugin import config
 from vllm_neuron_plugin.core import Worker
 from vllm_neuron_plugin.model_runner import NeuronModelRunner
+from vllm_neuron_plugin.sampling import HostSampler
 
 logger = init_logger(f"vllm.{__name__}")  # under "vllm", whose handler vLLM configures
 
@@ -64,7 +64,9 @@ class NeuronWorker(WorkerBase):
         self.skip_warmup = resolved["skip_warmup"]
         self.shape = self.core.model_config
         self.kv_dtype = getattr(torch, resolved["torch_dtype"])
-        self.model_runner = NeuronModelRunner(self.core, self.cache_config.block_size)
+        self.model_runner = NeuronModelRunner(
+            self.core, self.cache_config.block_size,
+            HostSampler(self.vllm_config, self.shape["vocab_size"]), resolved["output_logits"])
 
     def get_kv_cache_spec(self) -> dict[str, KVCacheSpec]:
         spec = FullAttentionSpec(
@@ -112,6 +114,11 @@ class NeuronWorker(WorkerBase):
         """Steps routed to each bucket since start (LLM.collective_rpc("bucket_counts"))."""
         return dict(self.core.bucket_counts)
 
+    def last_logits(self) -> dict[str, list[float]]:
+        """With output_logits: the fp32 logits each request sampled from in the last step
+        (LLM.collective_rpc("last_logits")), before any sampling parameter was applied."""
+        return {r: t.tolist() for r, t in self.model_runner.last_logits.items()}
+
     def get_supported_tasks(self) -> tuple[str, ...]:
         return ("generate",)
 
@@ -122,8 +129,8 @@ class NeuronWorker(WorkerBase):
         return self.model_runner.execute_model(scheduler_output)
 
     def sample_tokens(self, grammar_output: Any) -> Any:
-        # execute_model already sampled (one-phase step); vLLM calls this only when it returns None.
-        return EMPTY_MODEL_RUNNER_OUTPUT
+        # vLLM calls this only when execute_model returned None (a structured-output step).
+        return self.model_runner.sample_tokens(grammar_output)
 
     def take_draft_token_ids(self) -> None:
         return None

@@ -321,6 +321,11 @@ absl::StatusOr<NeuronConfig> NeuronConfig::FromJson(std::string_view text) {
   if (const json& cp = v["chunked_prefill_config"]; !cp.is_null()) {
     c.chunked_prefill = ChunkedPrefillConfig{cp["max_num_seqs"], cp["tkg_model_enabled"]};
   }
+  if (const json& ods = v["on_device_sampling_config"]; !ods.is_null()) {
+    c.on_device_sampling = OnDeviceSampling{ods["do_sample"], ods["dynamic"], ods["deterministic"],
+                                            ods["global_topk"], ods["top_k"], ods["top_p"],
+                                            ods["temperature"]};
+  }
   if (!v["capacity_factor"].is_null()) c.capacity_factor = v["capacity_factor"].get<double>();
   if (given->contains("normalize_top_k_affinities")) {
     c.normalize_top_k_affinities = v["normalize_top_k_affinities"].get<bool>();

@@ -23,6 +23,17 @@ struct ChunkedPrefillConfig {
   bool tkg_model_enabled = true;
 };
 
+// NxDI's OnDeviceSamplingConfig (nxdi-semantics §1.5, §8).
+struct OnDeviceSampling {
+  bool do_sample = false;
+  bool dynamic = false;
+  bool deterministic = false;
+  int64_t global_topk = 256;
+  int64_t top_k = 1;  // trace-time values, used for every row unless `dynamic`
+  double top_p = 1.0;
+  double temperature = 1.0;
+};
+
 struct NeuronConfig {
   int64_t tp_degree = 1;
   int64_t batch_size = 1;
@@ -42,6 +53,7 @@ struct NeuronConfig {
   int64_t pa_num_blocks = 1;    // NxDI: defaults to batch_size
   bool is_prefix_caching = false;
   std::optional<ChunkedPrefillConfig> chunked_prefill;
+  std::optional<OnDeviceSampling> on_device_sampling;  // null: vLLM's sampling semantics
   // MoE (MoENeuronConfig): capacity_factor; normalize_top_k_affinities only when given, since
   // the checkpoint decides it.
   std::optional<double> capacity_factor;

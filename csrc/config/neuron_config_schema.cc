@@ -117,8 +117,8 @@ std::vector<KeySpec> BuildSchema() {
       Key("skip_sharding", G, Kind::kBool, false, N, "nothing to shard at tp_degree 1"),
       Key("skip_warmup", G, Kind::kBool, false, H, "skip the warm-up steps at start-up"),
       Key("on_cpu", G, Kind::kBool, false, N, "this backend always runs on the host"),
-      Key("output_logits", DB, Kind::kBool, false, N,
-          "logits are returned whenever vLLM asks; on-device sampling is not enabled"),
+      Key("output_logits", DB, Kind::kBool, false, H,
+          "keep each step's sampled-row logits: LLM.collective_rpc(\"last_logits\")"),
       Key("vocab_parallel", D, Kind::kBool, false, N, kTpNote),
       Nullable(Key("is_prefill_stage", G, Kind::kBool, nullptr, N,
                    "set per NxDI sub-model; one worker runs every phase here")),
@@ -157,9 +157,9 @@ std::vector<KeySpec> BuildSchema() {
       Nullable(Off("windowed_context_encoding_size", A, Kind::kInt, nullptr,
                    "windowed context encoding")),
       // On-device sampling
-      Fields(Nullable(Off("on_device_sampling_config", S, Kind::kObject, nullptr,
-                          "NxDI's on-device sampling mode; the worker samples with vLLM's "
-                          "semantics")),
+      Fields(Nullable(Key("on_device_sampling_config", S, Kind::kObject, nullptr, H,
+                          "NxDI's sampler (global top-k pool, NxDI's top-p rule); null: "
+                          "vLLM's sampling semantics")),
              &OnDeviceSamplingFields()),
       Hw("disable_argmax_kernel", S, Kind::kBool, false),
       // Continuous batching

@@ -124,6 +124,17 @@ PYBIND11_MODULE(_C, m) {
   m.def("neuron_config_schema", [] { return SchemaRows(NeuronConfigSchema(), ""); },
         "Every NeuronConfig key: group, accepted values, default, support class, note.");
 
+  // The worker's sampler on given logits (tests and benchmarks/sampling_cost.py). `config` is
+  // override_neuron_config JSON: its on_device_sampling_config picks NxDI's mode.
+  m.def("sample", [](at::Tensor logits, at::Tensor params, at::Tensor seeds, at::Tensor offsets,
+                     const std::string& config, uint64_t seed) {
+    NeuronConfig nc = Unwrap(NeuronConfig::FromJson(config));
+    Sampler sampler(seed, nc.on_device_sampling);
+    py::gil_scoped_release release;
+    return sampler.Sample(logits.to(at::kFloat), SamplingBatch{params, seeds, offsets});
+  }, py::arg("logits"), py::arg("params"), py::arg("seeds"), py::arg("offsets"),
+  py::arg("config") = "{}", py::arg("seed") = 0);
+
   // Test aid: the decoder's modules one at a time (tests/python/test_modules.py).
   py::class_<ModuleProbe>(m, "ModuleProbe")
       .def(py::init([](const std::string& model_dir, const std::string& dtype, int64_t max_positions) {

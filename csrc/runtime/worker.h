@@ -53,7 +53,8 @@ class Worker {
 
  private:
   Worker(NeuronConfig neuron_config, Decoder decoder, uint64_t seed)
-      : neuron_config_(std::move(neuron_config)), decoder_(std::move(decoder)), sampler_(seed) {}
+      : neuron_config_(std::move(neuron_config)), decoder_(std::move(decoder)),
+        sampler_(seed, neuron_config_.on_device_sampling) {}
 
   absl::Status Validate(const StepInput& in) const;
   void CountBuckets(const std::vector<int64_t>& query_lens, const std::vector<int64_t>& context_lens);

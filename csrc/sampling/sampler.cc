@@ -44,28 +44,89 @@ double Sampler::SeededUniform(uint64_t seed, uint64_t offset) {
   return ToUnit(SplitMix64(SplitMix64(seed) ^ (offset * 0xd1b54a32d192ed03ULL)));
 }
 
+at::Tensor Sampler::Draws(const SamplingBatch& batch) {
+  const int64_t n = batch.seeds.numel();
+  at::Tensor seeds = batch.seeds.to(at::kLong).contiguous();
+  at::Tensor offsets = batch.offsets.to(at::kLong).contiguous();
+  at::Tensor u = at::empty({n}, at::kDouble);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t seed = seeds.data_ptr<int64_t>()[i];
+    u.data_ptr<double>()[i] = seed >= 0 ? SeededUniform(static_cast<uint64_t>(seed),
+                                                        offsets.data_ptr<int64_t>()[i])
+                                        : uniform(rng_);
+  }
+  return u;
+}
+
+at::Tensor Sampler::SampleNxdi(const at::Tensor& logits, const at::Tensor& params,
+                               const at::Tensor& u, const OnDeviceSampling& c) {
+  const int64_t n = logits.size(0), vocab = logits.size(1);
+  if (!c.do_sample && !c.dynamic) return logits.argmax(1);  // NxDI's greedy graph
+  // Per-row top-k / top-p / temperature: the request's (vllm-neuron's mapping) when dynamic,
+  // else the trace-time values for every row.
+  at::Tensor temperature, top_k, top_p;
+  if (c.dynamic) {
+    at::Tensor t = params.select(1, 0).to(at::kFloat);
+    at::Tensor greedy = t.lt(kGreedyBelow);
+    at::Tensor k = params.select(1, 1).to(at::kLong);
+    k = at::where(k.le(0), c.global_topk, k);
+    top_k = at::where(greedy, 1, k);
+    temperature = at::where(greedy, 1.0f, t);
+    top_p = params.select(1, 2).to(at::kFloat);
+  } else {
+    top_k = at::full({n}, c.top_k <= 0 ? c.global_topk : c.top_k, at::kLong);
+    temperature = at::full({n}, static_cast<float>(c.temperature), at::kFloat);
+    top_p = at::full({n}, static_cast<float>(c.top_p), at::kFloat);
+  }
+  // 1. The global top-k candidate pool, sorted by falling logit.
+  auto [values, indices] = at::topk(logits.to(at::kFloat), std::min(c.global_topk, vocab), 1);
+  const int64_t pool = values.size(1);
+  constexpr float kMasked = -3000.0f;  // NxDI's finite mask: softmax ~ 0 without NaN
+  at::Tensor rank = at::arange(pool, at::kLong).unsqueeze(0);
+  // 2. Per-row top-k (rank >= top_k masked; top_k 0 or -1 would mask nothing here: NxDI's
+  // pitfall, mapped to global_topk above).
+  values = values.masked_fill(rank.ge(top_k.unsqueeze(1)), kMasked);
+  // 3. Temperature.
+  values = values / temperature.unsqueeze(1);
+  // 4. NxDI's top-p: keep a candidate iff its inclusive cumulative probability is <= top_p,
+  // and always the first (the token that crosses top_p is dropped, unlike vLLM/HF).
+  if (c.dynamic || c.top_p < 1.0) {
+    at::Tensor cum = at::softmax(values, 1).cumsum(1);
+    at::Tensor keep = cum.le(top_p.unsqueeze(1));
+    keep.select(1, 0).fill_(true);
+    values = values.masked_fill(keep.logical_not(), kMasked);
+  }
+  // 5. Inverse CDF: index = count(cdf < r), cdf normalised with its last entry forced to 1.
+  at::Tensor cdf = at::softmax(values, 1).cumsum(1);
+  cdf = cdf / cdf.narrow(1, pool - 1, 1);
+  cdf.select(1, pool - 1).fill_(1.0f);
+  at::Tensor r = c.deterministic ? at::full({n, 1}, 0.5f, at::kFloat)
+                                 : u.to(at::kFloat).view({n, 1});
+  at::Tensor index = cdf.lt(r).sum(1).clamp_max(pool - 1);
+  return indices.gather(1, index.unsqueeze(1)).squeeze(1);
+}
+
 at::Tensor Sampler::Sample(const at::Tensor& logits, const SamplingBatch& batch) {
+  if (on_device_) {
+    if (logits.size(0) == 0) return at::empty({0}, at::kLong);
+    return SampleNxdi(logits, batch.params, Draws(batch), *on_device_);
+  }
   const int64_t n = logits.size(0);
   at::Tensor out = at::empty({n}, at::kLong);
   if (n == 0) return out;
   at::Tensor params = batch.params.to(at::kFloat).contiguous();
-  at::Tensor seeds = batch.seeds.to(at::kLong).contiguous();
-  at::Tensor offsets = batch.offsets.to(at::kLong).contiguous();
   const float* p = params.data_ptr<float>();
-  const int64_t* s = seeds.data_ptr<int64_t>();
-  const int64_t* o = offsets.data_ptr<int64_t>();
+  at::Tensor u = Draws(batch);
   at::Tensor greedy = logits.argmax(1);
   int64_t* dst = out.data_ptr<int64_t>();
   const int64_t* g = greedy.data_ptr<int64_t>();
-  std::uniform_real_distribution<double> uniform(0.0, 1.0);
   for (int64_t i = 0; i < n; ++i) {
     const float temperature = p[3 * i];
-    if (temperature < kGreedyBelow) {
-      dst[i] = g[i];
-      continue;
-    }
-    const double u = s[i] >= 0 ? SeededUniform(static_cast<uint64_t>(s[i]), o[i]) : uniform(rng_);
-    dst[i] = SampleRow(logits[i], temperature, static_cast<int64_t>(p[3 * i + 1]), p[3 * i + 2], u);
+    dst[i] = temperature < kGreedyBelow
+                 ? g[i]
+                 : SampleRow(logits[i], temperature, static_cast<int64_t>(p[3 * i + 1]),
+                             p[3 * i + 2], u.data_ptr<double>()[i]);
   }
   return out;
 }

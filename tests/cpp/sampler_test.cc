@@ -55,5 +55,68 @@ TEST(SamplerTest, SeededDrawsDependOnlyOnSeedAndOffset) {
   EXPECT_TRUE(at::equal(a.Sample(logits, flipped), x.flip(0)));
 }
 
+// NxDI's on-device sampler (nxdi-semantics §8), on its worked examples.
+OnDeviceSampling Dynamic(bool deterministic = false) {
+  OnDeviceSampling c;
+  c.do_sample = true, c.dynamic = true, c.deterministic = deterministic;
+  return c;
+}
+
+at::Tensor Params(float temperature, float top_k, float top_p, int64_t n = 1) {
+  return at::tensor({temperature, top_k, top_p}).repeat({n, 1});
+}
+
+// Probabilities 0.5 / 0.3 / 0.2 over tokens 7 / 3 / 5 of a 10-token vocabulary.
+at::Tensor ThreeWay(int64_t n) {
+  at::Tensor logits = at::full({10}, -1e9f);
+  logits[7] = std::log(0.5f), logits[3] = std::log(0.3f), logits[5] = std::log(0.2f);
+  return logits.unsqueeze(0).repeat({n, 1});
+}
+
+TEST(NxdiSamplerTest, TopPDropsTheCrossingToken) {
+  // top_p 0.6: NxDI keeps c <= 0.6 -> only token 7; vLLM's rule would also keep token 3.
+  at::Tensor u = at::rand({2000}, at::kDouble);
+  at::Tensor picked = Sampler::SampleNxdi(ThreeWay(2000), Params(1, -1, 0.6f, 2000), u, Dynamic());
+  EXPECT_TRUE(picked.eq(7).all().item<bool>());
+  // top_p 0.85 keeps 7 and 3 (cumulative 0.5, 0.8), never 5.
+  picked = Sampler::SampleNxdi(ThreeWay(2000), Params(1, -1, 0.85f, 2000), u, Dynamic());
+  EXPECT_TRUE(picked.eq(5).logical_not().all().item<bool>());
+  EXPECT_TRUE(picked.eq(3).any().item<bool>());
+}
+
+TEST(NxdiSamplerTest, DeterministicDrawsAtOneHalf) {
+  at::Tensor u = at::zeros({1}, at::kDouble);  // ignored: deterministic uses r = 0.5
+  // cdf [0.5, 0.8, 1.0]: count(cdf < 0.5) = 0 -> the first candidate.
+  EXPECT_EQ(Sampler::SampleNxdi(ThreeWay(1), Params(1, -1, 1, 1), u, Dynamic(true)).item<int64_t>(), 7);
+  // 0.4 / 0.3 / 0.3: cdf [0.4, 0.7, 1.0] -> count(cdf < 0.5) = 1 -> the second candidate.
+  at::Tensor logits = at::full({1, 10}, -1e9f);
+  logits[0][2] = std::log(0.4f), logits[0][8] = std::log(0.3f), logits[0][9] = std::log(0.3f);
+  at::Tensor got = Sampler::SampleNxdi(logits, Params(1, -1, 1, 1), u, Dynamic(true));
+  EXPECT_EQ(got.item<int64_t>() == 8 || got.item<int64_t>() == 9, true);
+}
+
+TEST(NxdiSamplerTest, VllmParametersMapAsVllmNeuronMapsThem) {
+  at::Tensor logits = at::randn({64, 300});
+  at::Tensor u = at::rand({64}, at::kDouble);
+  // temperature 0 -> top_k 1, T 1: the argmax, whatever the draw.
+  EXPECT_TRUE(at::equal(Sampler::SampleNxdi(logits, Params(0, -1, 1, 64), u, Dynamic()),
+                        logits.argmax(1)));
+  // top_k <= 0 -> global_topk: draws stay inside the global pool of 4.
+  OnDeviceSampling c = Dynamic();
+  c.global_topk = 4;
+  at::Tensor picked = Sampler::SampleNxdi(logits, Params(5, 0, 1, 64), u, c);
+  at::Tensor pool = std::get<1>(logits.topk(4, 1));
+  EXPECT_TRUE(pool.eq(picked.unsqueeze(1)).any(1).all().item<bool>());
+  // Not dynamic and not do_sample: NxDI's greedy graph.
+  OnDeviceSampling greedy;
+  EXPECT_TRUE(at::equal(Sampler::SampleNxdi(logits, Params(5, 0, 1, 64), u, greedy),
+                        logits.argmax(1)));
+}
+
+TEST(NxdiSamplerTest, ModeFollowsTheConfig) {
+  Sampler s(0, Dynamic(true));
+  EXPECT_EQ(s.Sample(ThreeWay(3), Batch(3, 1.0f, 0, 1.0f)).eq(7).all().item<bool>(), true);
+}
+
 }  // namespace
 }  // namespace vnp

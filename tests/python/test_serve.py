@@ -134,12 +134,40 @@ def test_bad_requests_get_400_and_server_keeps_serving(server):
     assert bad_top_p.status_code == 400
     assert "top_p" in bad_top_p.text
 
-    unsupported = complete(server, "Hi", presence_penalty=0.5)
-    assert unsupported.status_code == 400
-    assert "presence_penalty" in unsupported.json()["error"]["message"]
+    too_many_logprobs = complete(server, "Hi", logprobs=50)  # vLLM's limit: 20
+    assert too_many_logprobs.status_code == 400
+    assert "logprobs" in too_many_logprobs.json()["error"]["message"]
+
+    negative_temperature = complete(server, "Hi", temperature=-1.0)
+    assert negative_temperature.status_code == 400
+    assert "temperature" in negative_temperature.json()["error"]["message"]
 
     ok = complete(server, "The capital of France is")
     assert ok.status_code == 200, ok.text
+
+
+@pytest.mark.slow
+def test_structured_output_json_schema(server):
+    schema = {"type": "object", "properties": {"city": {"type": "string"},
+                                               "population": {"type": "integer"}},
+              "required": ["city", "population"], "additionalProperties": False}
+    msgs = [{"role": "user", "content": "Give the largest city of France and its population as JSON."}]
+    r = requests.post(f"{server}/v1/chat/completions", timeout=120, json={
+        "model": "smollm2", "messages": msgs, "max_tokens": 128, "temperature": 0,
+        "response_format": {"type": "json_schema", "json_schema": {"name": "city", "schema": schema}}})
+    assert r.status_code == 200, r.text
+    answer = json.loads(r.json()["choices"][0]["message"]["content"])
+    assert set(answer) == {"city", "population"}
+    assert isinstance(answer["city"], str) and isinstance(answer["population"], int)
+
+
+@pytest.mark.slow
+def test_penalties_and_logprobs_are_served(server):
+    r = complete(server, "The capital of France is", logprobs=3, presence_penalty=0.5,
+                 frequency_penalty=0.5, repetition_penalty=1.2)
+    assert r.status_code == 200, r.text
+    lp = r.json()["choices"][0]["logprobs"]
+    assert len(lp["tokens"]) == 16 and all(len(t) >= 3 for t in lp["top_logprobs"])
 
 
 @pytest.mark.slow
