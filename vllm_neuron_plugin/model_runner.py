@@ -70,6 +70,7 @@ class PendingStep:
     logits: torch.Tensor | None  # [B, V] (LOGITS_LAST) or [T, V] (LOGITS_ALL)
     query_lens: list[int]
     context_lens: list[int]
+    prompt_logits: torch.Tensor | None = None  # [T, V] when a row wants prompt logprobs
 
 
 class NeuronModelRunner:
@@ -154,11 +155,12 @@ class NeuronModelRunner:
             torch.tensor(offsets, dtype=torch.int64),
             mode,
         )
+        prompt_logits = None
         if mode == LOGITS_ALL:  # keep each row's last-token logits beside the prompt ones
-            self.prompt_logits = logits
+            prompt_logits = logits
             ends = torch.tensor(query_lens).cumsum(0) - 1
             logits = logits.index_select(0, ends.clamp_min(0))
-        self.pending = PendingStep(req_ids, sampled, logits, query_lens, context_lens)
+        self.pending = PendingStep(req_ids, sampled, logits, query_lens, context_lens, prompt_logits)
         if so.has_structured_output_requests:
             return None  # vLLM calls sample_tokens with the grammar bitmask
         return self.sample_tokens(None)
@@ -233,7 +235,7 @@ class NeuronModelRunner:
             count = min(n, remaining)
             if count > 0:
                 targets = st.token_ids[start + 1: start + 1 + count]
-                lp = self.host.prompt_logprobs(self.prompt_logits[first: first + count], targets, k)
+                lp = self.host.prompt_logprobs(step.prompt_logits[first: first + count], targets, k)
                 for dst, src in zip(st.prompt_logprobs[:3], lp[:3]):
                     dst[start: start + count].copy_(src)
             if n > remaining:  # the prompt's last token was in this step: complete
