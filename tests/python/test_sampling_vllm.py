@@ -40,6 +40,10 @@ def texts(outs):
     return [o.outputs[0].text for o in outs]
 
 
+def texts_of(out):
+    return [c.text for c in out.outputs]
+
+
 @pytest.mark.slow
 def test_seeds_logprobs_and_prompt_logprobs(smollm2_dir):
     from vllm import SamplingParams
@@ -55,7 +59,17 @@ def test_seeds_logprobs_and_prompt_logprobs(smollm2_dir):
         assert alone[0] != texts(llm.generate(PROMPTS[:1], SamplingParams(
             temperature=0.9, top_p=0.9, seed=44, max_tokens=24)))[0]  # the seed matters
 
-        tok = AutoTokenizer.from_pretrained(smollm2_dir)
+        # bad_words: the greedy continuation's first word is banned, so another comes first.
+        greedy = llm.generate(PROMPTS[:1], SamplingParams(temperature=0, max_tokens=4))[0]
+        banned = llm.generate(PROMPTS[:1], SamplingParams(temperature=0, max_tokens=4,
+                                                          bad_words=[" Paris"]))[0]
+        assert greedy.outputs[0].text.startswith(" Paris")
+        assert "Paris" not in banned.outputs[0].text
+        # n > 1 with a seed: distinct samples, the same set on a second run.
+        n4 = SamplingParams(temperature=1.0, n=4, seed=5, max_tokens=12)
+        first = sorted(texts_of(llm.generate(PROMPTS[1:2], n4)[0]))
+        assert len(set(first)) > 1 and sorted(texts_of(llm.generate(PROMPTS[1:2], n4)[0])) == first
+
         long_prompt = " ".join(["The history of computing is a story of abstraction."] * 6)
         out = llm.generate([long_prompt], SamplingParams(temperature=0, max_tokens=8, logprobs=5,
                                                          prompt_logprobs=5))[0]
