@@ -1,0 +1,112 @@
+"""Limits of this machine, and the roofline they put on each workload (issue 6's yardstick).
+
+Measured, with torch's intra-op threads (default: every core):
+  - memory read bandwidth: summing a tensor far larger than the last-level cache;
+  - peak matmul FLOP/s: square x @ W^T (a linear layer's GEMM) in fp32 and bf16.
+Derived, per model (SmolLM2-135M from its config.json; the 1B-class Llama shape of issue 6):
+  - batch-1 decode: each token reads every weight once (plus its KV), so
+    tokens/s <= bandwidth / (weight bytes + KV bytes per token at the given context);
+  - prefill: 2 * params FLOPs per token, so tokens/s <= peak FLOP/s / (2 * params).
+Writes JSON; prints a table."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+# issue 6: hidden 2048, 16 layers, 32 q / 8 kv heads; the rest as Llama 3.2 1B.
+LLAMA_1B = dict(vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
+                num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=True)
+
+
+def median_time(fn, runs: int) -> float:
+    fn()
+    samples = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - t)
+    return statistics.median(samples)
+
+
+def read_bandwidth(gib: float, runs: int) -> float:
+    x = torch.ones(int(gib * 2**30) // 4, dtype=torch.float32)
+    seconds = median_time(lambda: x.sum(), runs)
+    return x.numel() * 4 / seconds
+
+
+def matmul_flops(dtype: torch.dtype, n: int, runs: int) -> float:
+    """x @ W^T with W stored [out, in], as every linear layer runs. (On this AVX2 host a bf16
+    torch.mm with an untransposed right operand takes a reference path 60x slower: 0.3 GFLOP/s
+    against 19 for linear; fp32 is the same either way.)"""
+    x = torch.randn(n, n).to(dtype)
+    w = torch.randn(n, n).to(dtype)
+    seconds = median_time(lambda: torch.nn.functional.linear(x, w), runs)
+    return 2 * n**3 / seconds
+
+
+def shape_of(cfg: dict) -> dict:
+    """Parameter count, and KV elements per token, of a Llama-shaped config."""
+    h, i, layers = cfg["hidden_size"], cfg["intermediate_size"], cfg["num_hidden_layers"]
+    heads, kv = cfg["num_attention_heads"], cfg.get("num_key_value_heads", cfg["num_attention_heads"])
+    d = cfg.get("head_dim") or h // heads
+    per_layer = h * heads * d + 2 * h * kv * d + heads * d * h + 3 * h * i + 2 * h
+    embed = cfg["vocab_size"] * h
+    lm_head = 0 if cfg.get("tie_word_embeddings") else embed
+    return {"params": layers * per_layer + embed + lm_head + h,
+            # decode reads the whole lm_head but only one embedding row
+            "decode_params": layers * per_layer + cfg["vocab_size"] * h + h,
+            "kv_per_token": 2 * layers * kv * d}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--gib", type=float, default=2.0, help="bandwidth test size")
+    ap.add_argument("--context", type=int, default=512, help="tokens in KV for the decode bound")
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "machine_limits.json")
+    args = ap.parse_args()
+    from tests.fixtures.checkpoints import smollm2
+
+    bandwidth = read_bandwidth(args.gib, args.runs)
+    flops = {name: matmul_flops(dt, 2048, args.runs)
+             for name, dt in (("float32", torch.float32), ("bfloat16", torch.bfloat16))}
+    models = {"SmolLM2-135M": json.loads((smollm2() / "config.json").read_text()), "Llama-1B-shape": LLAMA_1B}
+    bounds = {}
+    for name, cfg in models.items():
+        s = shape_of(cfg)
+        for dtype, size in (("float32", 4), ("bfloat16", 2)):
+            bytes_per_token = (s["decode_params"] + s["kv_per_token"] * args.context) * size
+            bounds[f"{name}/{dtype}"] = {
+                "params": s["params"],
+                "decode_tokens_per_s_bound": round(bandwidth / bytes_per_token, 1),
+                "prefill_tokens_per_s_bound": round(flops[dtype] / (2 * s["params"]), 1),
+            }
+    out = {"machine": platform.machine(), "processor": platform.processor(),
+           "threads": torch.get_num_threads(), "torch": torch.__version__,
+           "read_bandwidth_gb_s": round(bandwidth / 1e9, 2),
+           "matmul_gflop_s": {k: round(v / 1e9, 1) for k, v in flops.items()},
+           "decode_context_tokens": args.context, "roofline": bounds}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(out, indent=2) + "\n")
+    print(f"read bandwidth {out['read_bandwidth_gb_s']} GB/s; matmul GFLOP/s {out['matmul_gflop_s']}")
+    print("| model / dtype | params | batch-1 decode bound (tok/s) | prefill bound (tok/s) |")
+    print("|---|---|---|---|")
+    for k, v in bounds.items():
+        print(f"| {k} | {v['params'] / 1e6:.0f}M | {v['decode_tokens_per_s_bound']} | "
+              f"{v['prefill_tokens_per_s_bound']} |")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
