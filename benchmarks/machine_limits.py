@@ -14,9 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -24,24 +22,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.timing import median_seconds  # noqa: E402
+
 # issue 6: hidden 2048, 16 layers, 32 q / 8 kv heads; the rest as Llama 3.2 1B.
 LLAMA_1B = dict(vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
                 num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=True)
 
 
-def median_time(fn, runs: int) -> float:
-    fn()
-    samples = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
-
-
 def read_bandwidth(gib: float, runs: int) -> float:
     x = torch.ones(int(gib * 2**30) // 4, dtype=torch.float32)
-    seconds = median_time(lambda: x.sum(), runs)
+    seconds = median_seconds(lambda: x.sum(), runs)
     return x.numel() * 4 / seconds
 
 
@@ -51,7 +41,7 @@ def matmul_flops(dtype: torch.dtype, n: int, runs: int) -> float:
     against 19 for linear; fp32 is the same either way.)"""
     x = torch.randn(n, n).to(dtype)
     w = torch.randn(n, n).to(dtype)
-    seconds = median_time(lambda: torch.nn.functional.linear(x, w), runs)
+    seconds = median_seconds(lambda: torch.nn.functional.linear(x, w), runs)
     return 2 * n**3 / seconds
 
 

@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import statistics
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -24,17 +22,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.timing import median_seconds  # noqa: E402
+
 VOCAB = 49152
-
-
-def timed(fn, iters: int) -> float:
-    fn()
-    samples = []
-    for _ in range(iters):
-        t = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t)
-    return statistics.median(samples)
 
 
 def main() -> None:
@@ -66,7 +56,7 @@ def main() -> None:
             "host_vllm": lambda: host.sample(logits.clone(), rows),
             "cpp_greedy": lambda: sample(logits, greedy, seeds, offsets, "{}", 0),
         }
-        ms = {name: timed(fn, args.iters) * 1e3 for name, fn in paths.items()}
+        ms = {name: median_seconds(fn, args.iters) * 1e3 for name, fn in paths.items()}
         results[f"batch_{batch}"] = {
             "ms_per_step": {k: round(v, 3) for k, v in ms.items()},
             "ratio_to_cpp_vllm": {k: round(v / ms["cpp_vllm"], 2) for k, v in ms.items()},
