@@ -84,11 +84,15 @@ class HostSampler:
         top_k = torch.tensor([sp.top_k if sp.top_k > 0 else self.vocab_size for sp in params],
                              dtype=torch.int64)
         outputs = [r.token_ids[r.num_prompt_tokens:] for r in rows]
-        prompts = [r.token_ids[: r.num_prompt_tokens] for r in rows]
-        longest = max(len(p) for p in prompts)
-        prompt_ids = torch.full((n, longest), self.vocab_size, dtype=torch.int64)
-        for i, p in enumerate(prompts):
-            prompt_ids[i, : len(p)] = torch.tensor(p, dtype=torch.int64)
+        no_penalties = all(sp.presence_penalty == 0.0 and sp.frequency_penalty == 0.0
+                           and sp.repetition_penalty == 1.0 for sp in params)
+        prompt_ids = None  # only penalties read the prompt (vLLM's InputBatch builds it then too)
+        if not no_penalties:
+            prompts = [r.token_ids[: r.num_prompt_tokens] for r in rows]
+            prompt_ids = torch.full((n, max(len(p) for p in prompts)), self.vocab_size,
+                                    dtype=torch.int64)
+            for i, p in enumerate(prompts):
+                prompt_ids[i, : len(p)] = torch.tensor(p, dtype=torch.int64)
         allowed = None
         if any(sp.allowed_token_ids for sp in params):
             allowed = torch.zeros((n, self.vocab_size), dtype=torch.bool)
@@ -106,8 +110,7 @@ class HostSampler:
             top_k=None if bool((top_k == self.vocab_size).all()) else top_k,
             generators={i: r.generator for i, r in enumerate(rows) if r.generator is not None},
             max_num_logprobs=max(requested) if requested else None,
-            no_penalties=all(sp.presence_penalty == 0.0 and sp.frequency_penalty == 0.0
-                             and sp.repetition_penalty == 1.0 for sp in params),
+            no_penalties=no_penalties,
             prompt_token_ids=prompt_ids,
             frequency_penalties=torch.tensor([sp.frequency_penalty for sp in params]),
             presence_penalties=torch.tensor([sp.presence_penalty for sp in params]),
