@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include "kernels/decode_attention.h"
+
 namespace vnp {
 namespace {
 
@@ -22,11 +24,19 @@ at::Tensor GatherSequence(const at::Tensor& cache, const at::Tensor& table, int6
 
 at::Tensor PagedAttention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
                           const AttentionBatch& batch, double scale, int64_t window) {
-  at::Tensor out = at::empty_like(q);
+  at::Tensor out = at::empty_like(q, at::MemoryFormat::Contiguous);
   const int64_t rows = static_cast<int64_t>(batch.seq_lens.size());
+  // Decode rows (one query token) take the in-place kernel together; the rest, one by one,
+  // gather their span and run SDPA.
+  const bool fused_decode = DecodeAttentionSupports(q, k_cache, v_cache);
+  std::vector<int64_t> decode_rows;
   for (int64_t b = 0; b < rows; ++b) {
     const int64_t qs = batch.query_start[b], qlen = batch.query_start[b + 1] - qs;
     if (qlen == 0) continue;
+    if (qlen == 1 && fused_decode) {
+      decode_rows.push_back(b);
+      continue;
+    }
     const int64_t len = batch.seq_lens[b], first_q = len - qlen;
     // The first key any query of this row can see.
     const int64_t begin = window > 0 ? std::max<int64_t>(0, first_q - window + 1) : 0;
@@ -51,6 +61,7 @@ at::Tensor PagedAttention(const at::Tensor& q, const at::Tensor& k_cache, const 
                                                     /*enable_gqa=*/true);
     out.narrow(0, qs, qlen).copy_(o.squeeze(0).transpose(0, 1));
   }
+  if (!decode_rows.empty()) DecodeAttention(q, k_cache, v_cache, batch, decode_rows, scale, window, out);
   return out;
 }
 

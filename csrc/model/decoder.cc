@@ -2,16 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#include "kernels/linear.h"
 #include "model/rms_norm.h"
 
 namespace vnp {
-namespace {
-
-at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
-}
-
-}  // namespace
 
 Decoder::Decoder(ModelConfig config, DecoderWeights weights, int64_t max_positions)
     : config_(std::move(config)),
@@ -69,8 +63,8 @@ at::Tensor Decoder::Residual(const at::Tensor& h, const at::Tensor& out) const {
 }
 
 at::Tensor Decoder::Logits(const at::Tensor& h) const {
-  at::Tensor logits = at::linear(RmsNorm(h, weights_.final_norm, config_.rms_norm_eps),
-                                 weights_.lm_head);
+  at::Tensor logits = Linear(RmsNorm(h, weights_.final_norm, config_.rms_norm_eps),
+                            weights_.lm_head);
   // Granite divides in the activation dtype before the logits leave the model.
   if (config_.logits_scaling != 1.0) logits = logits / config_.logits_scaling;
   return logits.to(at::kFloat);

@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include "kernels/linear.h"
+
 namespace vnp {
 
 int64_t ExpertCapacity(const MoeConfig& c, double capacity_factor, int64_t tokens) {
@@ -46,9 +48,9 @@ at::Tensor RunExperts(const MoeWeights& w, const at::Tensor& x, const MoeRouting
     if (hits.data_ptr<int64_t>()[e] == 0) continue;
     at::Tensor where = r.experts.eq(e).logical_and(r.kept).nonzero();  // [n, 2]: token, slot
     at::Tensor tokens = where.select(1, 0), slots = where.select(1, 1);
-    at::Tensor gate_up = at::linear(x.index_select(0, tokens), w.gate_up[e]);
+    at::Tensor gate_up = Linear(x.index_select(0, tokens), w.gate_up[e]);
     at::Tensor h = at::silu(gate_up.narrow(1, 0, I)) * gate_up.narrow(1, I, I);
-    h = at::linear(h, w.down[e]);
+    h = Linear(h, w.down[e]);
     at::Tensor weight = r.weights.index({tokens, slots}).unsqueeze(1);
     out.index_add_(0, tokens, (h * weight).to(x.scalar_type()));
   }

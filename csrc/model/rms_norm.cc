@@ -2,9 +2,14 @@
 
 #include <ATen/ATen.h>
 
+#include "kernels/elementwise.h"
+
 namespace vnp {
 
 at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  if (FusedCpuSupports(x) && weight.scalar_type() == x.scalar_type()) {
+    return FusedRmsNorm(x, weight, eps);
+  }
   at::Tensor h = x.to(at::kFloat);
   at::Tensor variance = h.pow(2).mean(-1, /*keepdim=*/true);
   h = h * at::rsqrt(variance + eps);

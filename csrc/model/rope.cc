@@ -5,6 +5,8 @@
 
 #include <ATen/ATen.h>
 
+#include "kernels/elementwise.h"
+
 namespace vnp {
 namespace {
 
@@ -103,6 +105,11 @@ std::pair<at::Tensor, at::Tensor> Rope::Tables(const at::Tensor& positions, c10:
 }
 
 at::Tensor Rope::Apply(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) const {
+  if (FusedCpuSupports(x) && x.dim() == 3 && cos.scalar_type() == x.scalar_type() &&
+      sin.scalar_type() == x.scalar_type() && cos.numel() == x.size(0) * x.size(2) &&
+      sin.numel() == cos.numel()) {
+    return FusedRope(x, cos, sin);
+  }
   const int64_t half = x.size(-1) / 2;
   at::Tensor rotated = at::cat({-x.narrow(-1, half, half), x.narrow(-1, 0, half)}, -1);
   return x * cos + rotated * sin;

@@ -10,6 +10,7 @@
 #include "config/model_config.h"
 #include "config/neuron_config.h"
 #include "config/neuron_config_schema.h"
+#include "kernels/linear.h"
 #include "model/module_probe.h"
 #include "runtime/worker.h"
 
@@ -123,6 +124,15 @@ PYBIND11_MODULE(_C, m) {
 
   m.def("neuron_config_schema", [] { return SchemaRows(NeuronConfigSchema(), ""); },
         "Every NeuronConfig key: group, accepted values, default, support class, note.");
+
+  // The decoder's projection kernel (tests and benchmarks/linear_kernel.py).
+  m.def("linear", [](at::Tensor x, at::Tensor w, std::optional<at::Tensor> b) {
+    py::gil_scoped_release release;
+    return Linear(x, w, b.value_or(at::Tensor()));
+  }, py::arg("x"), py::arg("w"), py::arg("b") = py::none(),
+  "x·wᵀ + b as the decoder runs it (16-bit weights: AVX2 GEMV up to linear_gemv_max_rows rows, "
+  "widened fp32 GEMM beyond).");
+  m.def("linear_gemv_max_rows", &LinearGemvMaxRows);
 
   // The worker's sampler on given logits (tests and benchmarks/sampling_cost.py). `config` is
   // override_neuron_config JSON: its on_device_sampling_config picks NxDI's mode.

@@ -1,0 +1,26 @@
+// Attention for decode rows (one query token each) read in place from the paged KV: no gather
+// of the blocks into a contiguous copy, fp32 scores and accumulation, one task per query head.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "kernels/paged_attention.h"
+
+namespace vnp {
+
+// True when the kernel runs these tensors (one dtype for q and the caches: fp32, bf16 or fp16;
+// contiguous caches); otherwise the caller takes the general path.
+bool DecodeAttentionSupports(const at::Tensor& q, const at::Tensor& k_cache,
+                             const at::Tensor& v_cache);
+
+// For each batch row in `rows` (query length 1 at flat token query_start[row]), writes the
+// attention output of that token into out[token] ([T, num_heads, head_dim], q's dtype).
+// `window` as in PagedAttention.
+void DecodeAttention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                     const AttentionBatch& batch, const std::vector<int64_t>& rows, double scale,
+                     int64_t window, at::Tensor& out);
+
+}  // namespace vnp

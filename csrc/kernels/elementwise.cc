@@ -1,0 +1,85 @@
+#include "kernels/elementwise.h"
+
+#include <cmath>
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+namespace vnp {
+namespace {
+
+// Rounds through T, as storing an intermediate tensor of dtype T does.
+template <class T>
+float R(float v) {
+  return static_cast<float>(static_cast<T>(v));
+}
+
+template <class T>
+void RmsNormRows(const T* x, const T* w, T* out, int64_t rows, int64_t n, float eps) {
+  at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const T* xr = x + r * n;
+      float ss = 0.f;
+      for (int64_t i = 0; i < n; ++i) ss += static_cast<float>(xr[i]) * static_cast<float>(xr[i]);
+      const float scale = 1.f / std::sqrt(ss / static_cast<float>(n) + eps);
+      T* o = out + r * n;
+      for (int64_t i = 0; i < n; ++i) {
+        o[i] = static_cast<T>(static_cast<float>(w[i]) * R<T>(static_cast<float>(xr[i]) * scale));
+      }
+    }
+  });
+}
+
+template <class T>
+void RopeRows(const T* x, const T* cos, const T* sin, T* out, int64_t tokens, int64_t heads,
+              int64_t d) {
+  const int64_t half = d / 2;
+  at::parallel_for(0, tokens, 16, [&](int64_t begin, int64_t end) {
+    for (int64_t t = begin; t < end; ++t) {
+      const T* c = cos + t * d;
+      const T* s = sin + t * d;
+      for (int64_t h = 0; h < heads; ++h) {
+        const T* xi = x + (t * heads + h) * d;
+        T* o = out + (t * heads + h) * d;
+        for (int64_t i = 0; i < d; ++i) {
+          const float rotated = i < half ? -static_cast<float>(xi[i + half])
+                                         : static_cast<float>(xi[i - half]);
+          const float a = R<T>(static_cast<float>(xi[i]) * static_cast<float>(c[i]));
+          const float b = R<T>(rotated * static_cast<float>(s[i]));
+          o[i] = static_cast<T>(a + b);
+        }
+      }
+    }
+  });
+}
+
+}  // namespace
+
+bool FusedCpuSupports(const at::Tensor& x) {
+  const auto t = x.scalar_type();
+  return x.device().is_cpu() && (t == at::kFloat || t == at::kBFloat16 || t == at::kHalf);
+}
+
+at::Tensor FusedRmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
+  at::Tensor xc = x.contiguous(), wc = weight.to(x.scalar_type()).contiguous();
+  at::Tensor out = at::empty_like(xc);
+  const int64_t n = x.size(-1), rows = n == 0 ? 0 : x.numel() / n;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "rms_norm", [&] {
+    RmsNormRows<scalar_t>(xc.const_data_ptr<scalar_t>(), wc.const_data_ptr<scalar_t>(),
+                          out.data_ptr<scalar_t>(), rows, n, static_cast<float>(eps));
+  });
+  return out;
+}
+
+at::Tensor FusedRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  at::Tensor xc = x.contiguous(), cc = cos.contiguous(), sc = sin.contiguous();
+  at::Tensor out = at::empty_like(xc);
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "rope", [&] {
+    RopeRows<scalar_t>(xc.const_data_ptr<scalar_t>(), cc.const_data_ptr<scalar_t>(),
+                       sc.const_data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), x.size(0),
+                       x.size(1), x.size(2));
+  });
+  return out;
+}
+
+}  // namespace vnp

@@ -1,0 +1,22 @@
+// Fused loops for the per-token ops between projections: one pass instead of the 6–8 ATen ops
+// (each a dispatch and an allocation) that make up an RMSNorm or a RoPE rotation. Decode runs
+// ~100 such ops per layer, which on a 2-core host cost as much as reading the weights. Each
+// loop rounds to the activation dtype at the same points as the op chain it replaces (HF's
+// modules), so results match the ATen path. CPU, contiguous, fp32/bf16/fp16 only: callers use
+// the ATen chain otherwise (the Supports* checks).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace vnp {
+
+bool FusedCpuSupports(const at::Tensor& x);
+
+// HF RMSNorm: weight · dtype(x · rsqrt(mean(x²) + eps)), statistics in fp32, over the last dim.
+at::Tensor FusedRmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps);
+
+// HF rotate-half RoPE: x·cos + rotate_half(x)·sin, each product and the sum rounded to x's dtype.
+// x: [T, heads, D]; cos, sin: [T, 1, D] in x's dtype.
+at::Tensor FusedRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
+
+}  // namespace vnp

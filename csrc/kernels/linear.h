@@ -1,0 +1,21 @@
+// y = x · wᵀ + b for the decoder's projections, computed in fp32 and rounded to x's dtype once,
+// as a 16-bit GEMM with fp32 accumulation does. On an AVX2 CPU:
+// - up to LinearGemvMaxRows() rows (decode), an AVX2 GEMV that streams the weight once and
+//   widens 16-bit values in registers: bandwidth-bound, where torch's bf16 path is not and its
+//   fp32 sgemv reached about half the read bandwidth;
+// - more rows (prefill), 16-bit weights are widened a cache-sized block at a time into fp32
+//   GEMM: torch's bf16 GEMM runs at a fraction of its fp32 rate on CPUs without bf16 FMA units.
+// Elsewhere, at::linear.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+namespace vnp {
+
+// x: [M, K]; w: [N, K]; b: [N] or undefined. Returns [M, N] in x's dtype.
+at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b = {});
+
+// Up to this many rows the GEMV path runs; beyond it, widened-weight fp32 GEMM.
+int64_t LinearGemvMaxRows();
+
+}  // namespace vnp
