@@ -20,32 +20,50 @@ at::Tensor WithBias(at::Tensor y, const at::Tensor& b) {
 }
 
 // The GEMV path without ATen ops between the loops (each op is a dispatch and an allocation,
-// which at decode sizes costs as much as the arithmetic): x is widened into a local buffer, and
-// each thread rounds its own output columns, bias added, into the result in x's dtype.
+// which at decode sizes costs as much as the arithmetic). Several projections of the same x
+// (q/k/v, gate/up) share one parallel region over their rows laid end to end, so small ones
+// (k and v are a third of q with GQA) do not each pay a fork/join and leave a thread idle.
+// x is widened once into a local buffer; each thread rounds its own output columns, bias added,
+// into the results in x's dtype.
 template <class T>
-at::Tensor Gemv(avx2::Format format, const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  const int64_t M = x.size(0), K = x.size(1), N = w.size(0);
-  at::Tensor xc = x.contiguous(), wc = w.contiguous();
-  at::Tensor bf = b.defined() ? b.to(at::kFloat).contiguous() : b;
+std::vector<at::Tensor> Gemv(avx2::Format format, const at::Tensor& x,
+                             const std::vector<Projection>& ps) {
+  const int64_t M = x.size(0), K = x.size(1), P = static_cast<int64_t>(ps.size());
+  at::Tensor xc = x.contiguous();
   const T* xs = xc.const_data_ptr<T>();
-  std::vector<float> xf(M * K), y(M * N);
+  std::vector<float> xf(M * K);
   for (int64_t i = 0; i < M * K; ++i) xf[i] = static_cast<float>(xs[i]);
-  at::Tensor out = at::empty({M, N}, x.options());
-  T* op = out.data_ptr<T>();
-  const float* bp = bf.defined() ? bf.const_data_ptr<float>() : nullptr;
-  const void* wp = wc.const_data_ptr();
-  // Blocks of 64 output rows: large enough to amortise the task, small enough to balance.
-  constexpr int64_t kBlock = 64;
-  at::parallel_for(0, (N + kBlock - 1) / kBlock, 1, [&](int64_t begin, int64_t end) {
-    const int64_t n0 = begin * kBlock, n1 = std::min(N, end * kBlock);
-    avx2::Gemv(format, xf.data(), M, K, wp, n0, n1, y.data(), N);
-    for (int64_t m = 0; m < M; ++m) {
-      for (int64_t n = n0; n < n1; ++n) {
-        op[m * N + n] = static_cast<T>(y[m * N + n] + (bp ? bp[n] : 0.f));
+  std::vector<at::Tensor> ws(P), bs(P), outs(P);
+  std::vector<int64_t> start(P + 1, 0);  // projection p owns virtual rows [start[p], start[p+1])
+  for (int64_t p = 0; p < P; ++p) {
+    ws[p] = ps[p].w.contiguous();
+    if (ps[p].b.defined()) bs[p] = ps[p].b.to(at::kFloat).contiguous();
+    outs[p] = at::empty({M, ws[p].size(0)}, x.options());
+    start[p + 1] = start[p] + ws[p].size(0);
+  }
+  const int64_t total = start[P];
+  std::vector<float> y(M * total);  // projection p at column offset start[p], row stride total
+  // About four blocks per thread, in multiples of 8 rows, for balance without tiny tasks.
+  const int64_t threads = at::get_num_threads();
+  const int64_t block = std::max<int64_t>(16, (total / (threads * 4) + 7) / 8 * 8);
+  at::parallel_for(0, (total + block - 1) / block, 1, [&](int64_t begin, int64_t end) {
+    const int64_t v0 = begin * block, v1 = std::min(total, end * block);
+    for (int64_t p = 0; p < P; ++p) {
+      const int64_t lo = std::max(v0, start[p]) - start[p], hi = std::min(v1, start[p + 1]) - start[p];
+      if (lo >= hi) continue;
+      const int64_t N = start[p + 1] - start[p];
+      float* yp = y.data() + start[p];
+      avx2::Gemv(format, xf.data(), M, K, ws[p].const_data_ptr(), lo, hi, yp, total);
+      const float* bp = bs[p].defined() ? bs[p].const_data_ptr<float>() : nullptr;
+      T* op = outs[p].data_ptr<T>();
+      for (int64_t m = 0; m < M; ++m) {
+        for (int64_t n = lo; n < hi; ++n) {
+          op[m * N + n] = static_cast<T>(yp[m * total + n] + (bp ? bp[n] : 0.f));
+        }
       }
     }
   });
-  return out;
+  return outs;
 }
 
 // y = x · wᵀ in fp32 with a 16-bit w widened a block of rows at a time: each thread widens its
@@ -71,24 +89,35 @@ at::Tensor WidenedGemm(const at::Tensor& xf, const at::Tensor& w) {
 
 int64_t LinearGemvMaxRows() { return kGemvMaxRows; }
 
-at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
-  const auto format = Avx2Format(w);
+std::vector<at::Tensor> Linears(const at::Tensor& x, const std::vector<Projection>& ps) {
+  const at::Tensor& w0 = ps.front().w;
+  const auto format = Avx2Format(w0);
   const int64_t M = x.dim() == 2 ? x.size(0) : -1;
-  const bool fp32 = w.scalar_type() == at::kFloat;
-  // fp32 weights past the GEMV range: torch's own GEMM is the fast path already.
-  if (!format || M < 0 || (fp32 && M > kGemvMaxRows)) {
-    return b.defined() ? at::linear(x, w, b) : at::linear(x, w);
+  bool gemv = format && M >= 0 && M <= kGemvMaxRows;
+  for (const auto& p : ps) {
+    gemv = gemv && p.w.dim() == 2 && p.w.scalar_type() == w0.scalar_type() &&
+           p.w.size(1) == x.size(1) && p.w.device().is_cpu();
   }
-  TORCH_CHECK(w.dim() == 2 && x.size(1) == w.size(1), "Linear: shapes ", x.sizes(), " and ",
-              w.sizes());
-  if (M > kGemvMaxRows) {
-    return WithBias(WidenedGemm(x.to(at::kFloat).contiguous(), w), b).to(x.scalar_type());
+  std::vector<at::Tensor> outs;
+  if (gemv) {
+    AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "linear", [&] {
+      outs = Gemv<scalar_t>(*format, x, ps);
+    });
+    return outs;
   }
-  at::Tensor out;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "linear", [&] {
-    out = Gemv<scalar_t>(*format, x, w, b);
-  });
-  return out;
+  for (const auto& p : ps) {
+    const bool widen = format && M > kGemvMaxRows && p.w.scalar_type() != at::kFloat;
+    if (widen) {
+      outs.push_back(WithBias(WidenedGemm(x.to(at::kFloat).contiguous(), p.w), p.b).to(x.scalar_type()));
+    } else {
+      outs.push_back(p.b.defined() ? at::linear(x, p.w, p.b) : at::linear(x, p.w));
+    }
+  }
+  return outs;
+}
+
+at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b) {
+  return Linears(x, {{w, b}}).front();
 }
 
 }  // namespace vnp

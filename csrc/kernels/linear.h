@@ -8,12 +8,23 @@
 // Elsewhere, at::linear.
 #pragma once
 
+#include <vector>
+
 #include <ATen/core/Tensor.h>
 
 namespace vnp {
 
 // x: [M, K]; w: [N, K]; b: [N] or undefined. Returns [M, N] in x's dtype.
 at::Tensor Linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b = {});
+
+struct Projection {
+  const at::Tensor& w;
+  const at::Tensor& b;
+};
+
+// Several projections of one x (q/k/v, gate/up) in one pass: on the GEMV path they share one
+// parallel region. Same results as Linear on each.
+std::vector<at::Tensor> Linears(const at::Tensor& x, const std::vector<Projection>& ps);
 
 // Up to this many rows the GEMV path runs; beyond it, widened-weight fp32 GEMM.
 int64_t LinearGemvMaxRows();

@@ -32,8 +32,8 @@ at::Tensor Decoder::Attention(int64_t layer, const at::Tensor& x, const ForwardI
     auto parts = Linear(x, w.qkv_proj, w.qkv_bias).split_with_sizes({q_out, kv_out, kv_out}, 1);
     q = parts[0], k = parts[1], v = parts[2];
   } else {
-    q = Linear(x, w.q_proj, w.q_bias), k = Linear(x, w.k_proj, w.k_bias);
-    v = Linear(x, w.v_proj, w.v_bias);
+    auto qkv = Linears(x, {{w.q_proj, w.q_bias}, {w.k_proj, w.k_bias}, {w.v_proj, w.v_bias}});
+    q = qkv[0], k = qkv[1], v = qkv[2];
   }
   q = q.view({T, config_.num_heads, D});
   k = k.view({T, config_.num_kv_heads, D});
@@ -54,8 +54,8 @@ at::Tensor Decoder::Mlp(int64_t layer, const at::Tensor& x,
                         const std::vector<CapacitySpan>& capacity) const {
   const LayerWeights& w = weights_.layers[layer];
   if (config_.sparse_layer[layer]) return MoeForward(config_.moe, w.moe, x, capacity);
-  at::Tensor gate = at::silu(Linear(x, w.gate_proj, w.gate_bias));
-  return Linear(gate * Linear(x, w.up_proj, w.up_bias), w.down_proj, w.down_bias);
+  auto gate_up = Linears(x, {{w.gate_proj, w.gate_bias}, {w.up_proj, w.up_bias}});
+  return Linear(at::silu(gate_up[0]) * gate_up[1], w.down_proj, w.down_bias);
 }
 
 at::Tensor Decoder::Residual(const at::Tensor& h, const at::Tensor& out) const {
