@@ -6,7 +6,9 @@ Measured, with torch's intra-op threads (default: every core):
 Derived, per model (SmolLM2-135M from its config.json; the 1B-class Llama shape of issue 6):
   - batch-1 decode: each token reads every weight once (plus its KV), so
     tokens/s <= bandwidth / (weight bytes + KV bytes per token at the given context);
-  - prefill: 2 * params FLOPs per token, so tokens/s <= peak FLOP/s / (2 * params).
+  - prefill: 2 * params FLOPs per token, so tokens/s <= peak FLOP/s / (2 * params), at the
+    better of the dtype's own GEMM peak and fp32's: our kernels widen 16-bit weights and run
+    fp32 GEMM (kernels/linear.h), so on a host without bf16 FMA units fp32's peak is the bound.
 Writes JSON; prints a table."""
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def main() -> None:
             bounds[f"{name}/{dtype}"] = {
                 "params": s["params"],
                 "decode_tokens_per_s_bound": round(bandwidth / bytes_per_token, 1),
-                "prefill_tokens_per_s_bound": round(flops[dtype] / (2 * s["params"]), 1),
+                "prefill_tokens_per_s_bound": round(max(flops[dtype], flops["float32"]) / (2 * s["params"]), 1),
             }
     out = {"machine": platform.machine(), "processor": platform.processor(),
            "threads": torch.get_num_threads(), "torch": torch.__version__,

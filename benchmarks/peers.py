@@ -5,10 +5,11 @@ threads (every core) for us and HF, `-t <cores>` for llama.cpp.
 Sections (each a JSON entry; a Markdown table is printed at the end):
   worker   - our C++ worker alone, driven step by step through core.Worker.step (no vLLM):
              TTFT for 128/512/2048-token prompts, inter-token latency p50/p90/p99 for
-             `--new-tokens` tokens after a 128-token prompt, peak RSS against weights + KV.
+             `--new-tokens` tokens after a 128-token prompt, decode rate after 128 and 512
+             tokens of context, peak RSS against weights + KV.
   llama    - llama.cpp's llama-bench (built from the llama-cpp-python sdist by
              benchmarks/peers/build_llama_cpp.sh) on the same weights converted to a bf16 GGUF
-             with llama.cpp's own converter: prompt processing and generation at depth 128.
+             with llama.cpp's own converter: prompt processing and generation at depths 128 and 512.
   hf       - HF transformers `generate` (same checkpoint, bf16, greedy): TTFT and decode at
              batch 1; throughput at batch `--hf-batch`.
   vllm     - end to end through vLLM (LLM.generate with this plugin): batch-1 TTFT and mean
@@ -37,6 +38,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 PROMPT_LENS = (128, 512, 2048)
+DECODE_DEPTHS = (128, 512)  # context before the timed decode tokens; the first is the headline
 SECTIONS = ("worker", "llama", "hf", "vllm", "llama_server")
 
 
@@ -103,13 +105,15 @@ def bench_worker(model: Path, dtype: str, new_tokens: int, vocab: int) -> dict:
         t = time.perf_counter()
         d.step(ids, 0)
         ttft[n] = time.perf_counter() - t
-    ids = prompt_ids(128, 1, vocab)
-    tok = d.step(ids, 0)
-    itl = []
-    for i in range(new_tokens):
-        t = time.perf_counter()
-        tok = d.step([tok], 128 + i)
-        itl.append(time.perf_counter() - t)
+    itl_at = {}
+    for depth in DECODE_DEPTHS:
+        tok = d.step(prompt_ids(depth, depth + 1, vocab), 0)
+        itl_at[depth] = []
+        for i in range(new_tokens):
+            t = time.perf_counter()
+            tok = d.step([tok], depth + i)
+            itl_at[depth].append(time.perf_counter() - t)
+    itl = itl_at[DECODE_DEPTHS[0]]
     weight_bytes = sum(f.stat().st_size for f in model.glob("*.safetensors"))
     weight_bytes = weight_bytes // 2 if dtype == "bfloat16" else weight_bytes  # fp32 on disk
     return {
@@ -117,6 +121,7 @@ def bench_worker(model: Path, dtype: str, new_tokens: int, vocab: int) -> dict:
         "prefill_tok_s": {str(k): round(k / v, 1) for k, v in ttft.items()},
         "itl_ms": {q: round(pct(itl, p) * 1e3, 2) for q, p in (("p50", .5), ("p90", .9), ("p99", .99))},
         "decode_tok_s": round(1 / statistics.median(itl), 1),
+        "decode_tok_s_at_depth": {str(k): round(1 / statistics.median(v), 1) for k, v in itl_at.items()},
         "rss_before_load_mb": round(rss_before),
         "rss_peak_mb": round(rss_mb()),
         "weights_mb": round(weight_bytes / 2**20),
@@ -133,11 +138,26 @@ def llama_bin() -> Path:
 
 
 def gguf(model: Path, bin_dir: Path) -> Path:
-    out = model.parent / f"{model.name}-bf16.gguf"
+    """The checkpoint as a bf16 GGUF, by llama.cpp's converter. Our converted tokenizer.json
+    keeps a SentencePiece-style decoder (byte fallback, '▁' replace) beside the byte-level one,
+    which makes the converter pick an SPM vocabulary and llama-server then fail on text
+    ("unordered_map::at"); the converter gets a copy whose decoder is byte-level only, as in the
+    upstream SmolLM2 tokenizer."""
+    import tempfile
+
+    out = model.parent / f"{model.name}-bf16-v2.gguf"
     if not out.exists():
         conv = bin_dir.parents[1] / "src/vendor/llama.cpp/convert_hf_to_gguf.py"
-        subprocess.run([sys.executable, str(conv), str(model), "--outtype", "bf16", "--outfile",
-                        str(out)], check=True, capture_output=True)
+        with tempfile.TemporaryDirectory() as tmp:
+            for f in model.iterdir():
+                if f.is_file() and f.name != "tokenizer.json":
+                    (Path(tmp) / f.name).symlink_to(f)
+            tok = json.loads((model / "tokenizer.json").read_text())
+            tok["decoder"] = {"type": "ByteLevel", "add_prefix_space": True, "trim_offsets": True,
+                              "use_regex": True}
+            (Path(tmp) / "tokenizer.json").write_text(json.dumps(tok))
+            subprocess.run([sys.executable, str(conv), tmp, "--outtype", "bf16", "--outfile",
+                            str(out)], check=True, capture_output=True)
     return out
 
 
@@ -148,12 +168,13 @@ def bench_llama(bin_dir: Path, model_gguf: Path, threads: int, new_tokens: int) 
         return json.loads(out.stdout)
 
     pp = run(["-p", ",".join(map(str, PROMPT_LENS)), "-n", "0"])
-    tg = run(["-p", "0", "-n", str(new_tokens), "-d", "128"])
+    tg = run(["-p", "0", "-n", str(new_tokens), "-d", ",".join(map(str, DECODE_DEPTHS))])
     rate = {str(r["n_prompt"]): r["avg_ts"] for r in pp}
     return {
         "ttft_s": {k: round(int(k) / v, 4) for k, v in rate.items()},
         "prefill_tok_s": {k: round(v, 1) for k, v in rate.items()},
         "decode_tok_s": round(tg[0]["avg_ts"], 1),
+        "decode_tok_s_at_depth": {str(r["n_depth"]): round(r["avg_ts"], 1) for r in tg},
         "build": pp[0].get("build_commit"),
     }
 
@@ -259,7 +280,10 @@ def table(r: dict) -> str:
     for n in PROMPT_LENS:
         row(f"TTFT {n} tokens, worker (s)", w.get("ttft_s", {}).get(str(n)),
             lc.get("ttft_s", {}).get(str(n)), "llama.cpp", higher_better=False)
-    row("batch-1 decode, worker (tok/s)", w.get("decode_tok_s"), lc.get("decode_tok_s"), "llama.cpp")
+    for depth in DECODE_DEPTHS:
+        row(f"batch-1 decode at depth {depth}, worker (tok/s)",
+            w.get("decode_tok_s_at_depth", {}).get(str(depth)),
+            lc.get("decode_tok_s_at_depth", {}).get(str(depth)), "llama.cpp")
     row("batch-1 decode, through vLLM (tok/s)", v.get("decode_tok_s"), lc.get("decode_tok_s"), "llama.cpp")
     row("batch-1 decode, worker (tok/s)", w.get("decode_tok_s"), hf.get("decode_tok_s"), "HF generate")
     row("offline throughput, vLLM (tok/s)", v.get("output_tok_s"), ls.get("output_tok_s"),
