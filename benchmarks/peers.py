@@ -37,7 +37,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-PROMPT_LENS = (128, 512, 2048)
+PROMPT_LENS = [128, 512, 2048]
 DECODE_DEPTHS = (128, 512)  # context before the timed decode tokens; the first is the headline
 SECTIONS = ("worker", "llama", "hf", "vllm", "llama_server")
 
@@ -114,8 +114,11 @@ def bench_worker(model: Path, dtype: str, new_tokens: int, vocab: int) -> dict:
             tok = d.step([tok], depth + i)
             itl_at[depth].append(time.perf_counter() - t)
     itl = itl_at[DECODE_DEPTHS[0]]
+    cfg = json.loads((model / "config.json").read_text())
+    on_disk = cfg.get("dtype") or cfg.get("torch_dtype") or "float32"
+    size = {"float32": 4, "bfloat16": 2, "float16": 2}
     weight_bytes = sum(f.stat().st_size for f in model.glob("*.safetensors"))
-    weight_bytes = weight_bytes // 2 if dtype == "bfloat16" else weight_bytes  # fp32 on disk
+    weight_bytes = weight_bytes * size[dtype] // size[on_disk]
     return {
         "ttft_s": {str(k): round(v, 4) for k, v in ttft.items()},
         "prefill_tok_s": {str(k): round(k / v, 1) for k, v in ttft.items()},
@@ -301,19 +304,24 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=256, help="offline-throughput requests")
     ap.add_argument("--parallel", type=int, default=8, help="llama-server slots")
     ap.add_argument("--hf-batch", type=int, default=16)
+    ap.add_argument("--model", type=Path, default=None,
+                    help="an HF checkpoint folder instead of the bundled SmolLM2 (worker/llama/hf)")
+    ap.add_argument("--prompt-lens", type=lambda s: tuple(int(x) for x in s.split(",")),
+                    default=PROMPT_LENS)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/peers.json")
     args = ap.parse_args()
+    PROMPT_LENS[:] = args.prompt_lens
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
     from tests.fixtures.checkpoints import smollm2
 
-    model = smollm2()
+    model = args.model or smollm2()
     vocab = json.loads((model / "config.json").read_text())["vocab_size"]
     threads = os.cpu_count() or 1
     sections = args.sections.split(",")
     prompts = [prompt_ids(256, 10_000 + i, vocab) for i in range(args.prompts)]
     result = json.loads(args.out.read_text()) if args.out.exists() else {}
-    result.update({"model": "SmolLM2-135M-Instruct", "dtype": "bfloat16", "threads": threads,
+    result.update({"model": model.name if args.model else "SmolLM2-135M-Instruct", "dtype": "bfloat16", "threads": threads,
                    "new_tokens": args.new_tokens})
     if "worker" in sections:
         result["worker"] = bench_worker(model, "bfloat16", args.new_tokens, vocab)
