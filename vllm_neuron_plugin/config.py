@@ -57,9 +57,12 @@ def vllm_derived(vllm_config: Any) -> dict[str, Any]:
     }
     if cc.num_gpu_blocks_override is not None:
         derived["pa_num_blocks"] = cc.num_gpu_blocks_override
-    spec = getattr(vllm_config, "speculative_config", None)
-    if spec is not None and spec.num_speculative_tokens:
-        derived["speculation_length"] = spec.num_speculative_tokens
+    from vllm_neuron_plugin.speculation import spec_config
+
+    if spec := spec_config(vllm_config):
+        derived["speculation_length"] = spec.k
+        # NxDI's fused speculation is a draft model in the worker; n-gram drafts are not fused.
+        derived["enable_fused_speculation"] = spec.method == "draft_model"
     return derived
 
 
@@ -76,6 +79,7 @@ def check_against_vllm(overrides: dict[str, Any], derived: dict[str, Any]) -> No
         ("max_context_length", "--max-model-len", lambda o, v: o <= v),
         ("max_length", "--max-model-len", lambda o, v: o <= v),
         ("speculation_length", "--speculative-config num_speculative_tokens", lambda o, v: o == v),
+        ("enable_fused_speculation", "--speculative-config model (a draft model)", lambda o, v: o == v),
         ("pa_block_size", "--block-size", lambda o, v: o == v),
         ("is_prefix_caching", "--enable-prefix-caching", lambda o, v: o == v),
         ("is_chunked_prefill", "--enable-chunked-prefill", lambda o, v: o == v),
@@ -84,6 +88,7 @@ def check_against_vllm(overrides: dict[str, Any], derived: dict[str, Any]) -> No
                    "ctx_batch_size": derived["batch_size"], "tkg_batch_size": derived["batch_size"],
                    "max_context_length": derived["seq_len"], "max_length": derived["seq_len"],
                    "speculation_length": derived.get("speculation_length", 0),
+                   "enable_fused_speculation": derived.get("enable_fused_speculation", False),
                    "is_chunked_prefill": derived["chunked_prefill_config"] is not None}
     for key, arg, ok in rules:
         if key in overrides and isinstance(overrides[key], (int, bool)):

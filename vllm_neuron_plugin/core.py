@@ -10,6 +10,7 @@ from vllm_neuron_plugin._C import (  # noqa: E402
     linear_gemv_max_rows,
     neuron_config_schema,
     neuron_config_summary,
+    propose_ngram,
     read_model_config,
     sample,
 )
@@ -27,6 +28,7 @@ __all__ = [
     "linear_gemv_max_rows",
     "neuron_config_schema",
     "neuron_config_summary",
+    "propose_ngram",
     "read_model_config",
     "sample",
 ]

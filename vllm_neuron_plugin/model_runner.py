@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from vllm.v1.outputs import EMPTY_MODEL_RUNNER_OUTPUT, LogprobsTensors, ModelRunnerOutput
+from vllm.v1.outputs import EMPTY_MODEL_RUNNER_OUTPUT, DraftTokenIds, LogprobsTensors, ModelRunnerOutput
 
 from vllm_neuron_plugin.core import LOGITS_ALL, LOGITS_LAST, LOGITS_NONE, Worker
 from vllm_neuron_plugin.sampling import HostSampler, apply_grammar_bitmask, needs_host
+from vllm_neuron_plugin.speculation import Proposer
 
 
 @dataclass
@@ -66,7 +67,7 @@ def _state_from_new(req: Any) -> RequestState:
 class PendingStep:
     """A computed step waiting for its sampling (execute_model → sample_tokens)."""
     req_ids: list[str]
-    sampled: torch.Tensor  # [B] from the C++ sampler, -1 for rows that emit nothing
+    sampled: torch.Tensor  # [B, 1 + max drafts] from the C++ sampler/verifier, -1 padded
     logits: torch.Tensor | None  # [B, V] (LOGITS_LAST) or [T, V] (LOGITS_ALL)
     query_lens: list[int]
     context_lens: list[int]
@@ -75,8 +76,10 @@ class PendingStep:
 
 class NeuronModelRunner:
     def __init__(self, core: Worker, block_size: int, host_sampler: HostSampler,
-                 output_logits: bool = False):
+                 output_logits: bool = False, proposer: Proposer | None = None):
         self.core = core
+        self.proposer = proposer  # speculative decoding: drafts for the next step
+        self.draft_token_ids: DraftTokenIds | None = None
         self.block_size = block_size
         self.host = host_sampler
         self.output_logits = output_logits  # NeuronConfig: keep the sampled rows' logits
@@ -87,8 +90,12 @@ class NeuronModelRunner:
     def _update_states(self, so: Any) -> None:
         for req_id in so.finished_req_ids:
             self.requests.pop(req_id, None)
+            if self.proposer:
+                self.proposer.forget(req_id)
         for req in so.scheduled_new_reqs:
             self.requests[req.req_id] = _state_from_new(req)
+            if self.proposer:
+                self.proposer.restart(req.req_id, req.num_computed_tokens)
         cached = so.scheduled_cached_reqs
         for i, req_id in enumerate(cached.req_ids):
             st = self.requests[req_id]
@@ -96,6 +103,8 @@ class NeuronModelRunner:
             new_blocks = cached.new_block_ids[i]
             if req_id in cached.resumed_req_ids:
                 st.block_ids = list(new_blocks[0]) if new_blocks is not None else []
+                if self.proposer:
+                    self.proposer.restart(req_id, st.num_computed_tokens)
             elif new_blocks is not None:
                 st.block_ids.extend(new_blocks[0])
             tokens = cached.all_token_ids.get(req_id)
@@ -113,21 +122,28 @@ class NeuronModelRunner:
         positions: list[int] = []
         slots: list[int] = []
         query_lens, context_lens, sample_rows, sampling, seeds, offsets = [], [], [], [], [], []
+        draft_lens: list[int] = []
         block_lists: list[list[int]] = []
+        spec = so.scheduled_spec_decode_tokens or {}
         for req_id in req_ids:
             st = self.requests[req_id]
-            n = so.num_scheduled_tokens[req_id]
+            drafts = list(spec.get(req_id, ()))
+            if -1 in drafts:  # vLLM pads drafts it invalidated with -1: verify the rest
+                drafts = drafts[: drafts.index(-1)]
+            n = so.num_scheduled_tokens[req_id] - (len(spec.get(req_id, ())) - len(drafts))
             start = st.num_computed_tokens
             end = start + n
-            tokens.extend(st.token_ids[start:end])
+            known = end - len(drafts)  # drafts follow the row's known tokens
+            tokens.extend(st.token_ids[start:known] + drafts)
             positions.extend(range(start, end))
             blocks = st.block_ids
             slots.extend(blocks[p // bs] * bs + p % bs for p in range(start, end))
             query_lens.append(n)
             context_lens.append(start)
+            draft_lens.append(len(drafts))
             # A row emits a token once it has computed every token it knows of; a partial
             # prefill chunk emits nothing.
-            sample_rows.append(end >= len(st.token_ids))
+            sample_rows.append(known >= len(st.token_ids))
             sampling.append((st.temperature, float(st.top_k), st.top_p))
             seeds.append(st.seed)
             offsets.append(st.num_output_tokens)
@@ -154,6 +170,7 @@ class NeuronModelRunner:
             torch.tensor(seeds, dtype=torch.int64),
             torch.tensor(offsets, dtype=torch.int64),
             mode,
+            torch.tensor(draft_lens, dtype=torch.int64) if any(draft_lens) else None,
         )
         prompt_logits = None
         if mode == LOGITS_ALL:  # keep each row's last-token logits beside the prompt ones
@@ -170,7 +187,7 @@ class NeuronModelRunner:
         assert step is not None, "sample_tokens without a computed step"
         sampled = step.sampled.clone()
         states = [self.requests[r] for r in step.req_ids]
-        host_rows = [i for i, st in enumerate(states) if st.host and int(sampled[i]) >= 0]
+        host_rows = [i for i, st in enumerate(states) if st.host and int(sampled[i, 0]) >= 0]
         logprobs = None
         if host_rows:
             logits = step.logits.index_select(0, torch.tensor(host_rows))
@@ -183,21 +200,23 @@ class NeuronModelRunner:
                     apply_grammar_bitmask(logits, [rows[k] for k in keep],
                                           grammar_output.grammar_bitmask[keep])
             tokens, lp = self.host.sample(logits, [states[i] for i in host_rows])
-            sampled[host_rows] = tokens
+            sampled[host_rows, 0] = tokens
             if lp is not None:
                 logprobs = self._full_batch_logprobs(lp, host_rows, len(step.req_ids))
         if self.output_logits:
             self.last_logits = {step.req_ids[i]: step.logits[i].clone()
-                                for i in range(len(states)) if int(step.sampled[i]) >= 0}
+                                for i in range(len(states)) if int(step.sampled[i, 0]) >= 0}
         prompt_logprobs = self._prompt_logprobs(step, states)
         out_tokens: list[list[int]] = []
-        for st, token in zip(states, sampled.tolist()):
-            if token >= 0:
-                st.token_ids.append(token)
-                st.num_output_tokens += 1
-                out_tokens.append([token])
-            else:
-                out_tokens.append([])
+        for st, row in zip(states, sampled.tolist()):
+            emitted = [t for t in row if t >= 0]  # 1..k+1 tokens, or none (a partial chunk)
+            st.token_ids.extend(emitted)
+            st.num_output_tokens += len(emitted)
+            out_tokens.append(emitted)
+        if self.proposer:
+            rows = [(r, st, c + n, bool(toks) and not st.host) for r, st, c, n, toks
+                    in zip(step.req_ids, states, step.context_lens, step.query_lens, out_tokens)]
+            self.draft_token_ids = DraftTokenIds(step.req_ids, self.proposer.propose(rows))
         return ModelRunnerOutput(
             req_ids=step.req_ids,
             req_id_to_index={r: i for i, r in enumerate(step.req_ids)},
@@ -205,6 +224,10 @@ class NeuronModelRunner:
             logprobs=logprobs.tolists() if logprobs is not None else None,
             prompt_logprobs_dict=prompt_logprobs,
         )
+
+    def take_draft_token_ids(self) -> DraftTokenIds | None:
+        drafts, self.draft_token_ids = self.draft_token_ids, None
+        return drafts
 
     @staticmethod
     def _full_batch_logprobs(lp: LogprobsTensors, rows: list[int], batch: int) -> LogprobsTensors:

@@ -17,6 +17,7 @@ from vllm_neuron_plugin import config
 from vllm_neuron_plugin.core import Worker
 from vllm_neuron_plugin.model_runner import NeuronModelRunner
 from vllm_neuron_plugin.sampling import HostSampler
+from vllm_neuron_plugin.speculation import Proposer, spec_config
 
 logger = init_logger(f"vllm.{__name__}")  # under "vllm", whose handler vLLM configures
 
@@ -48,7 +49,10 @@ class NeuronWorker(WorkerBase):
             raise ValueError("vllm-neuron-plugin loads real checkpoints only (no dummy weights)")
         model_dir = _model_dir(self.model_config.model)
         start = time.perf_counter()
-        self.core = Worker(model_dir, config.merged_json(self.vllm_config), self.model_config.seed or 0)
+        spec = spec_config(self.vllm_config)
+        draft_dir = _model_dir(spec.draft_dir) if spec and spec.draft_dir else ""
+        self.core = Worker(model_dir, config.merged_json(self.vllm_config), self.model_config.seed or 0,
+                           draft_dir)
         seconds = time.perf_counter() - start
         # Report the config the worker parsed and runs, not a second resolution of it.
         summary = self.core.config_summary
@@ -64,9 +68,16 @@ class NeuronWorker(WorkerBase):
         self.skip_warmup = resolved["skip_warmup"]
         self.shape = self.core.model_config
         self.kv_dtype = getattr(torch, resolved["torch_dtype"])
+        proposer = None
+        if spec:
+            proposer = Proposer(self.core, spec, self.cache_config.block_size, self.model_config.max_model_len)
+            logger.info("vllm-neuron-plugin: speculative decoding, %s, %d drafts a step%s", spec.method,
+                        spec.k, f", draft model {draft_dir}" if draft_dir else
+                        f", n-gram {spec.min_n}..{spec.max_n}")
         self.model_runner = NeuronModelRunner(
             self.core, self.cache_config.block_size,
-            HostSampler(self.vllm_config, self.shape["vocab_size"]), resolved["output_logits"])
+            HostSampler(self.vllm_config, self.shape["vocab_size"]), resolved["output_logits"],
+            proposer)
 
     def get_kv_cache_spec(self) -> dict[str, KVCacheSpec]:
         spec = FullAttentionSpec(
@@ -84,21 +95,33 @@ class NeuronWorker(WorkerBase):
 
     def determine_available_memory(self) -> int:
         if self.cache_config.kv_cache_memory_bytes:
-            return int(self.cache_config.kv_cache_memory_bytes)
+            return int(self.cache_config.kv_cache_memory_bytes * self._target_kv_share())
         available = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
         block_bytes = self.get_cache_block_size_bytes()
         # Enough for max_num_seqs full-length sequences (+ vLLM's null block), but no more.
         blocks_for_all = self.scheduler_config.max_num_seqs * math.ceil(
             self.model_config.max_model_len / self.cache_config.block_size
         ) + 1
-        return int(min(DEFAULT_KV_BYTES, available // 2, blocks_for_all * block_bytes))
+        budget = min(DEFAULT_KV_BYTES, available // 2, blocks_for_all * (block_bytes + self._draft_block_bytes()))
+        return int(budget * self._target_kv_share())
+
+    def _draft_block_bytes(self) -> int:
+        return self.core.draft_kv_bytes_per_block(self.cache_config.block_size)
+
+    def _target_kv_share(self) -> float:
+        """vLLM sizes blocks by the target's layers only; a draft model's KV takes the same
+        blocks, so it gets its share of the budget."""
+        target = self.get_cache_block_size_bytes()
+        return target / (target + self._draft_block_bytes())
 
     def initialize_from_config(self, kv_cache_config: Any) -> None:
         self.core.allocate_kv(kv_cache_config.num_blocks, self.cache_config.block_size)
         logger.info(
-            "vllm-neuron-plugin: KV cache %d blocks x %d tokens (%.1f MiB)",
+            "vllm-neuron-plugin: KV cache %d blocks x %d tokens (%.1f MiB%s)",
             kv_cache_config.num_blocks, self.cache_config.block_size,
             kv_cache_config.num_blocks * self.get_cache_block_size_bytes() / 2**20,
+            f", draft model {kv_cache_config.num_blocks * self._draft_block_bytes() / 2**20:.1f} MiB"
+            if self._draft_block_bytes() else "",
         )
 
     def initialize_cache(self, num_gpu_blocks: int, num_cpu_blocks: int) -> None:
@@ -132,8 +155,9 @@ class NeuronWorker(WorkerBase):
         # vLLM calls this only when execute_model returned None (a structured-output step).
         return self.model_runner.sample_tokens(grammar_output)
 
-    def take_draft_token_ids(self) -> None:
-        return None
+    def take_draft_token_ids(self) -> Any:
+        """Drafts for the next step (speculative decoding), made after this step's tokens."""
+        return self.model_runner.take_draft_token_ids()
 
     def get_model_inspection(self) -> str:
         return f"vllm-neuron-plugin C++ worker: {self.shape}"

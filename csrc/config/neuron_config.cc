@@ -220,6 +220,16 @@ absl::Status Validate(const json& v) {
       return Error(absl::StrCat("on_device_sampling_config.temperature must be >= 0, got ", t));
     }
   }
+  if (b("enable_fused_speculation") && i("speculation_length") < 1) {
+    return Error("enable_fused_speculation=true needs speculation_length >= 1 and a draft model "
+                 "(vLLM's --speculative-config '{\"model\": DRAFT_DIR, \"num_speculative_tokens\": k}')");
+  }
+  if (i("speculation_length") > 0 && !v["on_device_sampling_config"].is_null()) {
+    return Error(absl::StrCat(
+        "speculation_length=", i("speculation_length"), " cannot be combined with "
+        "on_device_sampling_config: NxDI's on-device sampler has no rejection sampling for drafts "
+        "(Optimum Neuron refuses the pair too); drop one of them"));
+  }
   // Kernel prerequisites NxDI asserts: a config refused on Neuron is refused here too.
   const std::pair<const char*, const char*> needs[] = {
       {"quantized_mlp_kernel_enabled", "mlp_kernel_enabled"},
@@ -330,7 +340,17 @@ absl::StatusOr<NeuronConfig> NeuronConfig::FromJson(std::string_view text) {
   if (given->contains("normalize_top_k_affinities")) {
     c.normalize_top_k_affinities = v["normalize_top_k_affinities"].get<bool>();
   }
+  c.speculation_length = v["speculation_length"];
+  c.enable_fused_speculation = v["enable_fused_speculation"];
   c.buckets = BucketPlan::For(c);
+  // A verify row holds the last token and k drafts, routed like token generation with
+  // required = context + k (nxdi-semantics 3.3): k must leave room in the largest bucket.
+  if (const int64_t largest = c.buckets.token_generation.empty() ? c.max_length : c.buckets.token_generation.back();
+      c.speculation_length >= largest) {
+    return Error(absl::StrCat("speculation_length=", c.speculation_length,
+                              " leaves no room in the largest token-generation bucket (", largest,
+                              "); allowed: 0 (off) to ", largest - 1));
+  }
   c.json_ = v.dump(2);  // nlohmann's object is a std::map: keys come out sorted
   return c;
 }

@@ -54,6 +54,9 @@ struct NeuronConfig {
   bool is_prefix_caching = false;
   std::optional<ChunkedPrefillConfig> chunked_prefill;
   std::optional<OnDeviceSampling> on_device_sampling;  // null: vLLM's sampling semantics
+  // Speculative decoding: k drafts verified per step; fused = the draft model runs in the worker.
+  int64_t speculation_length = 0;
+  bool enable_fused_speculation = false;
   // MoE (MoENeuronConfig): capacity_factor; normalize_top_k_affinities only when given, since
   // the checkpoint decides it.
   std::optional<double> capacity_factor;

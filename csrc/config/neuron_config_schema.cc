@@ -192,8 +192,10 @@ std::vector<KeySpec> BuildSchema() {
       Min(Nullable(Key("prefix_buckets", BK, Kind::kIntList, nullptr, H,
                        "prefix dimension of the 2-D prefix-caching buckets")), 1),
       // Speculation
-      Min(Off("speculation_length", SP, Kind::kInt, 0, "speculative decoding"), 0),
-      Off("enable_fused_speculation", SP, Kind::kBool, false, "fused speculation"),
+      Min(Key("speculation_length", SP, Kind::kInt, 0, H,
+              "drafts verified per step (vLLM's --speculative-config num_speculative_tokens)"), 0),
+      Key("enable_fused_speculation", SP, Kind::kBool, false, H,
+          "the draft model runs in the worker (set when --speculative-config names a model)"),
       Off("enable_eagle_speculation", SP, Kind::kBool, false, "EAGLE speculation"),
       Off("is_eagle3", SP, Kind::kBool, false, "EAGLE-3 speculation"),
       Off("is_eagle_draft", SP, Kind::kBool, false, "EAGLE draft models"),

@@ -13,6 +13,7 @@
 #include "kernels/linear.h"
 #include "model/module_probe.h"
 #include "runtime/worker.h"
+#include "speculation/ngram.h"
 
 namespace py = pybind11;
 
@@ -100,6 +101,17 @@ py::list SchemaRows(const std::vector<KeySpec>& schema, const std::string& prefi
   return rows;
 }
 
+// Runs `fn` (returning absl::StatusOr) without the GIL; a c10::Error becomes an InternalError.
+template <typename Fn>
+auto Released(Fn fn) -> decltype(fn()) {
+  py::gil_scoped_release release;
+  try {
+    return fn();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(e.what_without_backtrace());
+  }
+}
+
 }  // namespace
 }  // namespace vnp
 
@@ -126,6 +138,22 @@ PYBIND11_MODULE(_C, m) {
         "Every NeuronConfig key: group, accepted values, default, support class, note.");
 
   // The decoder's projection kernel (tests and benchmarks/linear_kernel.py).
+  m.def("propose_ngram", [](const std::vector<std::vector<int64_t>>& sequences, int64_t min_n,
+                            int64_t max_n, const std::vector<int64_t>& k) {
+    if (min_n < 1 || max_n < min_n) throw py::value_error("propose_ngram needs 1 <= min_n <= max_n");
+    if (k.size() != sequences.size()) throw py::value_error("propose_ngram: one k per sequence");
+    std::vector<std::vector<int64_t>> out(sequences.size());
+    py::gil_scoped_release release;
+    for (size_t i = 0; i < sequences.size(); ++i) {
+      if (k[i] > 0) {
+        out[i] = ProposeNgram(sequences[i].data(), static_cast<int64_t>(sequences[i].size()),
+                              NgramParams{min_n, max_n, k[i]});
+      }
+    }
+    return out;
+  }, py::arg("sequences"), py::arg("min_n"), py::arg("max_n"), py::arg("k"),
+  "N-gram prompt lookup (vLLM's rule): up to k[i] drafts for each token sequence.");
+
   m.def("linear", [](at::Tensor x, at::Tensor w, std::optional<at::Tensor> b) {
     py::gil_scoped_release release;
     return Linear(x, w, b.value_or(at::Tensor()));
@@ -174,12 +202,15 @@ PYBIND11_MODULE(_C, m) {
 
   py::class_<Worker>(m, "Worker")
       .def(py::init([](const std::string& model_dir, const std::string& neuron_config_json,
-                       uint64_t seed) {
+                       uint64_t seed, const std::string& draft_dir) {
              py::gil_scoped_release release;
-             return Unwrap(Worker::Create(model_dir, neuron_config_json, seed));
+             return Unwrap(Worker::Create(model_dir, neuron_config_json, seed, draft_dir));
            }),
-           py::arg("model_dir"), py::arg("neuron_config_json"), py::arg("seed") = 0)
+           py::arg("model_dir"), py::arg("neuron_config_json"), py::arg("seed") = 0,
+           py::arg("draft_dir") = "")
       .def("kv_bytes_per_block", &Worker::KvBytesPerBlock)
+      .def("draft_kv_bytes_per_block", &Worker::DraftKvBytesPerBlock)
+      .def_property_readonly("has_draft", &Worker::has_draft)
       .def("warm_up", [](Worker& w) {
              py::gil_scoped_release release;
              return Unwrap(w.WarmUp());
@@ -198,27 +229,29 @@ PYBIND11_MODULE(_C, m) {
            [](Worker& w, at::Tensor token_ids, at::Tensor positions, at::Tensor query_lens,
               at::Tensor context_lens, at::Tensor block_tables, at::Tensor slot_mapping,
               at::Tensor sample_rows, at::Tensor sampling, at::Tensor seeds,
-              at::Tensor seed_offsets, int logits_mode) -> py::tuple {
+              at::Tensor seed_offsets, int logits_mode, std::optional<at::Tensor> draft_lens) -> py::tuple {
              if (logits_mode < 0 || logits_mode > 2) {
                throw py::value_error("logits_mode must be 0 (none), 1 (last) or 2 (all)");
              }
              StepInput in{token_ids,   positions, query_lens, context_lens, block_tables,
                           slot_mapping, sample_rows, sampling, seeds,       seed_offsets,
-                          static_cast<LogitsMode>(logits_mode)};
-             absl::StatusOr<StepOutput> out;
-             {
-               py::gil_scoped_release release;
-               try {
-                 out = w.Step(in);
-               } catch (const c10::Error& e) {
-                 out = absl::InternalError(e.what_without_backtrace());
-               }
-             }
-             StepOutput o = Unwrap(std::move(out));
+                          static_cast<LogitsMode>(logits_mode), draft_lens.value_or(at::Tensor())};
+             StepOutput o = Unwrap(Released([&] { return w.Step(in); }));
              return py::make_tuple(o.tokens, o.logits.defined() ? py::cast(o.logits) : py::none());
            },
            py::arg("token_ids"), py::arg("positions"), py::arg("query_lens"),
            py::arg("context_lens"), py::arg("block_tables"), py::arg("slot_mapping"),
            py::arg("sample_rows"), py::arg("sampling"), py::arg("seeds"), py::arg("seed_offsets"),
-           py::arg("logits_mode") = 0);
+           py::arg("logits_mode") = 0, py::arg("draft_lens") = py::none(),
+           "One step; returns (tokens [B, 1 + max(draft_lens)] with -1 padding, logits or None).")
+      .def("propose",
+           [](Worker& w, at::Tensor token_ids, at::Tensor query_lens, at::Tensor context_lens,
+              at::Tensor block_tables, at::Tensor num_drafts) {
+             ProposeInput in{token_ids, query_lens, context_lens, block_tables, num_drafts};
+             return Unwrap(Released([&] { return w.Propose(in); }));
+           },
+           py::arg("token_ids"), py::arg("query_lens"), py::arg("context_lens"),
+           py::arg("block_tables"), py::arg("num_drafts"),
+           "The draft model: catch up on each row's tokens, then propose num_drafts[b] greedy "
+           "drafts; returns [B, max(num_drafts)] int64, -1 padded.");
 }

@@ -73,7 +73,8 @@ absl::StatusOr<std::vector<std::vector<int64_t>>> Generate(
                  Long(offsets)};
     auto out = worker.Step(in);
     if (!out.ok()) return out.status();
-    const int64_t* next = out->tokens.data_ptr<int64_t>();
+    at::Tensor first = out->tokens.select(1, 0).contiguous();  // no drafts: one token a row
+    const int64_t* next = first.data_ptr<int64_t>();
     for (int64_t b = 0; b < B; ++b) {
       Sequence* s = active[b];
       s->computed += qlens[b];

@@ -19,10 +19,15 @@ struct StepInput {
   at::Tensor seeds;         // [B] int64, -1 = unseeded
   at::Tensor seed_offsets;  // [B] int64: index of the token drawn within the request's output
   LogitsMode logits = LogitsMode::kNone;
+  // [B] int (optional; undefined = none): the last draft_lens[b] tokens of row b are draft
+  // tokens to verify (speculative decoding). Only rows that emit a token may have drafts.
+  at::Tensor draft_lens{};
 };
 
 struct StepOutput {
-  at::Tensor tokens;  // [B] int64, -1 for rows that emit nothing
+  // [B, 1 + max(draft_lens)] int64: each row's emitted tokens (1..draft_lens[b] + 1 for a row
+  // that emits, verified as Sampler::Verify says), then -1; all -1 for rows that emit nothing.
+  at::Tensor tokens;
   at::Tensor logits;  // kLast: [B, vocab] (rows that emit nothing hold their last token's
                       // logits); kAll: [T, vocab]; undefined for kNone
 };

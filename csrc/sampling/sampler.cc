@@ -5,7 +5,6 @@
 namespace vnp {
 namespace {
 
-constexpr float kGreedyBelow = 1e-5f;  // vLLM treats temperatures under this as greedy
 
 uint64_t SplitMix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
@@ -16,9 +15,33 @@ uint64_t SplitMix64(uint64_t x) {
 
 double ToUnit(uint64_t bits) { return static_cast<double>(bits >> 11) * 0x1.0p-53; }
 
-// One row: temperature, then top-k, then top-p over the sorted distribution; inverse-CDF draw.
-int64_t SampleRow(const at::Tensor& logits, float temperature, int64_t top_k, float top_p,
-                  double u) {
+}  // namespace
+
+int64_t SampleFiltered(const Filtered& f, double u, int64_t without) {
+  const int64_t* ids = f.ids.data_ptr<int64_t>();
+  const double* c = f.cum.data_ptr<double>();
+  if (without < 0) {
+    const double target = u * c[f.keep - 1];
+    int64_t pick = 0;
+    while (pick < f.keep - 1 && c[pick] <= target) ++pick;
+    return ids[pick];
+  }
+  auto mass = [&](int64_t i) { return ids[i] == without ? 0.0 : c[i] - (i > 0 ? c[i - 1] : 0.0); };
+  double total = 0.0;
+  for (int64_t i = 0; i < f.keep; ++i) total += mass(i);
+  const double target = u * total;
+  double acc = 0.0;
+  int64_t pick = -1;
+  for (int64_t i = 0; i < f.keep; ++i) {
+    if (ids[i] == without) continue;
+    acc += mass(i);
+    pick = ids[i];
+    if (acc > target) break;  // the last kept token takes the rounding at the top end
+  }
+  return pick;
+}
+
+Filtered FilterLogits(const at::Tensor& logits, float temperature, int64_t top_k, float top_p) {
   at::Tensor scaled = logits / temperature;
   const int64_t vocab = scaled.size(0);
   const int64_t k = (top_k > 0 && top_k < vocab) ? top_k : vocab;
@@ -31,17 +54,16 @@ int64_t SampleRow(const at::Tensor& logits, float temperature, int64_t top_k, fl
     at::Tensor before = cum - probs;
     keep = std::max<int64_t>(1, before.lt(static_cast<double>(top_p)).sum().item<int64_t>());
   }
-  const double* c = cum.data_ptr<double>();
-  const double target = u * c[keep - 1];
-  int64_t pick = 0;
-  while (pick < keep - 1 && c[pick] <= target) ++pick;
-  return indices[pick].item<int64_t>();
+  return {indices.contiguous(), cum.contiguous(), keep};
 }
-
-}  // namespace
 
 double Sampler::SeededUniform(uint64_t seed, uint64_t offset) {
   return ToUnit(SplitMix64(SplitMix64(seed) ^ (offset * 0xd1b54a32d192ed03ULL)));
+}
+
+double Sampler::Draw(int64_t seed, int64_t offset, uint64_t stream) {
+  if (seed < 0) return std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+  return SeededUniform(static_cast<uint64_t>(seed) ^ stream, static_cast<uint64_t>(offset));
 }
 
 at::Tensor Sampler::Draws(const SamplingBatch& batch) {
@@ -49,12 +71,8 @@ at::Tensor Sampler::Draws(const SamplingBatch& batch) {
   at::Tensor seeds = batch.seeds.to(at::kLong).contiguous();
   at::Tensor offsets = batch.offsets.to(at::kLong).contiguous();
   at::Tensor u = at::empty({n}, at::kDouble);
-  std::uniform_real_distribution<double> uniform(0.0, 1.0);
   for (int64_t i = 0; i < n; ++i) {
-    const int64_t seed = seeds.data_ptr<int64_t>()[i];
-    u.data_ptr<double>()[i] = seed >= 0 ? SeededUniform(static_cast<uint64_t>(seed),
-                                                        offsets.data_ptr<int64_t>()[i])
-                                        : uniform(rng_);
+    u.data_ptr<double>()[i] = Draw(seeds.data_ptr<int64_t>()[i], offsets.data_ptr<int64_t>()[i]);
   }
   return u;
 }
@@ -125,8 +143,9 @@ at::Tensor Sampler::Sample(const at::Tensor& logits, const SamplingBatch& batch)
     const float temperature = p[3 * i];
     dst[i] = temperature < kGreedyBelow
                  ? g[i]
-                 : SampleRow(logits[i], temperature, static_cast<int64_t>(p[3 * i + 1]),
-                             p[3 * i + 2], u.data_ptr<double>()[i]);
+                 : SampleFiltered(FilterLogits(logits[i], temperature, static_cast<int64_t>(p[3 * i + 1]),
+                                          p[3 * i + 2]),
+                             u.data_ptr<double>()[i]);
   }
   return out;
 }
