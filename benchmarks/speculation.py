@@ -7,12 +7,13 @@ Workloads (chat-templated):
              the answer repeats the prompt, the case n-gram lookup is for;
   chat     - open questions, whose answers do not repeat the prompt.
 Configurations: no speculation; n-gram prompt lookup (k = 3 and 5); the self-speculative
-draft (vllm_neuron_plugin.self_draft: the first N layers of SmolLM2 with its lm_head) at k = 2.
+draft (vllm_neuron_plugin.self_draft: the first N of SmolLM2's 30 layers with its final norm and
+lm_head, for each N of --draft-layers) at k = 2.
 
 Rate = output tokens / (request time - TTFT), summed over the workload's requests, where TTFT
 is the time to the first token of the same request with max_tokens = 1.
 
-Usage: python benchmarks/speculation.py [--new-tokens 128] [--draft-layers 8]"""
+Usage: python benchmarks/speculation.py [--new-tokens 128] [--draft-layers 8,16,24]"""
 
 from __future__ import annotations
 
@@ -90,7 +91,7 @@ def counters(llm) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--new-tokens", type=int, default=128)
-    ap.add_argument("--draft-layers", type=int, default=8)
+    ap.add_argument("--draft-layers", default="8,16,24", help="self-draft depths, comma-separated")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/speculation.json")
     args = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -99,16 +100,16 @@ def main() -> None:
     from vllm_neuron_plugin.self_draft import make_self_draft
 
     model = smollm2()
-    draft = make_self_draft(model, model.parent / f"{model.name}-self-draft-l{args.draft_layers}",
-                            args.draft_layers)
     configs = {
         "none": None,
         "ngram k=3": {"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_min": 2,
                       "prompt_lookup_max": 4},
         "ngram k=5": {"method": "ngram", "num_speculative_tokens": 5, "prompt_lookup_min": 2,
                       "prompt_lookup_max": 4},
-        f"self-draft L{args.draft_layers} k=2": {"model": str(draft), "num_speculative_tokens": 2},
     }
+    for n in map(int, args.draft_layers.split(",")):
+        draft = make_self_draft(model, model.parent / f"{model.name}-self-draft-l{n}", n)
+        configs[f"self-draft L{n} k=2"] = {"model": str(draft), "num_speculative_tokens": 2}
     prompts = {"grounded": GROUNDED, "chat": CHAT}
     result = {"model": "SmolLM2-135M-Instruct", "dtype": "bfloat16", "threads": os.cpu_count(),
               "new_tokens": args.new_tokens, "configs": {}}

@@ -24,14 +24,21 @@ void Run(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cac
   at::Tensor tables = batch.block_tables.to(at::kLong).contiguous();
   const int64_t* tp = tables.const_data_ptr<int64_t>();
   const int64_t table_stride = tables.size(1);
-  const int64_t tasks = static_cast<int64_t>(rows.size()) * H;
+  // One item per query token: (row, flat token, keys it sees = its position + 1).
+  struct Item { int64_t row, token, len; };
+  std::vector<Item> items;
+  for (int64_t row : rows) {
+    const int64_t qs = batch.query_start[row], qe = batch.query_start[row + 1];
+    for (int64_t t = qs; t < qe; ++t) items.push_back({row, t, batch.seq_lens[row] - (qe - 1 - t)});
+  }
+  const int64_t tasks = static_cast<int64_t>(items.size()) * H;
   const std::optional<avx2::Format> format = Avx2Format(k_cache);
   at::parallel_for(0, tasks, 1, [&](int64_t begin_task, int64_t end_task) {
     std::vector<float> qv(D), acc(D), scores;
     for (int64_t task = begin_task; task < end_task; ++task) {
-      const int64_t row = rows[task / H], h = task % H, g = h / group;
-      const int64_t token = batch.query_start[row], len = batch.seq_lens[row];
-      const int64_t first = window > 0 ? std::max<int64_t>(0, len - window) : 0;
+      const Item& item = items[task / H];
+      const int64_t row = item.row, token = item.token, len = item.len, h = task % H, g = h / group;
+      const int64_t first = FirstVisibleKey(len - 1, window);
       const int64_t* table = tp + row * table_stride;
       for (int64_t d = 0; d < D; ++d) qv[d] = static_cast<float>(qp[(token * H + h) * D + d]) * scale;
       // Offset of position p's vector for kv head g: [num_blocks, KVH, BS, D].

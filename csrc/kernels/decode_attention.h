@@ -1,5 +1,6 @@
-// Attention for decode rows (one query token each) read in place from the paged KV: no gather
-// of the blocks into a contiguous copy, fp32 scores and accumulation, one task per query head.
+// Attention for decode rows (one query token each, or a few after a context) read in place
+// from the paged KV: no gather of the blocks into a contiguous copy, fp32 scores and
+// accumulation, one task per query token and head.
 #pragma once
 
 #include <cstdint>
@@ -16,9 +17,13 @@ namespace vnp {
 bool DecodeAttentionSupports(const at::Tensor& q, const at::Tensor& k_cache,
                              const at::Tensor& v_cache);
 
-// For each batch row in `rows` (query length 1 at flat token query_start[row]), writes the
-// attention output of that token into out[token] ([T, num_heads, head_dim], q's dtype).
-// `window` as in PagedAttention.
+// Longest query a row may have here; longer rows take SDPA, whose GEMMs win there.
+inline constexpr int64_t kDecodeAttentionMaxQuery = 16;
+
+// For each batch row in `rows`, writes the attention output of each of its query tokens (flat
+// tokens query_start[row] .. query_start[row + 1], the last at position seq_lens[row] - 1,
+// each seeing the keys up to its own position) into out[token] ([T, num_heads, head_dim],
+// q's dtype). `window` as in PagedAttention.
 void DecodeAttention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
                      const AttentionBatch& batch, const std::vector<int64_t>& rows, double scale,
                      int64_t window, at::Tensor& out);

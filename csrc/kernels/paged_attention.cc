@@ -26,20 +26,21 @@ at::Tensor PagedAttention(const at::Tensor& q, const at::Tensor& k_cache, const 
                           const AttentionBatch& batch, double scale, int64_t window) {
   at::Tensor out = at::empty_like(q, at::MemoryFormat::Contiguous);
   const int64_t rows = static_cast<int64_t>(batch.seq_lens.size());
-  // Decode rows (one query token) take the in-place kernel together; the rest, one by one,
-  // gather their span and run SDPA.
+  // Decode rows (one query token) and short rows after a context (speculative verify, a
+  // prompt's last chunk tail) take the in-place kernel together; the rest, one by one, gather
+  // their span and run SDPA. A verify token then computes exactly as the decode step it
+  // stands for.
   const bool fused_decode = DecodeAttentionSupports(q, k_cache, v_cache);
   std::vector<int64_t> decode_rows;
   for (int64_t b = 0; b < rows; ++b) {
     const int64_t qs = batch.query_start[b], qlen = batch.query_start[b + 1] - qs;
     if (qlen == 0) continue;
-    if (qlen == 1 && fused_decode) {
+    const int64_t len = batch.seq_lens[b], first_q = len - qlen;
+    if (fused_decode && (qlen == 1 || (qlen <= kDecodeAttentionMaxQuery && first_q > 0))) {
       decode_rows.push_back(b);
       continue;
     }
-    const int64_t len = batch.seq_lens[b], first_q = len - qlen;
-    // The first key any query of this row can see.
-    const int64_t begin = window > 0 ? std::max<int64_t>(0, first_q - window + 1) : 0;
+    const int64_t begin = FirstVisibleKey(first_q, window);  // the first key any query sees
     at::Tensor k = GatherSequence(k_cache, batch.block_tables[b], begin, len);
     at::Tensor v = GatherSequence(v_cache, batch.block_tables[b], begin, len);
     at::Tensor qb = q.narrow(0, qs, qlen).transpose(0, 1).unsqueeze(0);  // [1, H, qlen, D]

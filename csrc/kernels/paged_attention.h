@@ -2,6 +2,8 @@
 // prefill from position 0, prefill after a cached prefix or an earlier chunk, or one decode token.
 #pragma once
 
+#include <algorithm>
+
 #include <cstdint>
 #include <vector>
 
@@ -18,6 +20,11 @@ struct AttentionBatch {
 // q: [T, num_heads, head_dim], already rotated. Caches: [num_blocks, kv_heads, block_size,
 // head_dim], already holding this step's K/V. `window` > 0: the query at position p sees only
 // keys in (p - window, p] (HF's sliding window). Returns [T, num_heads, head_dim].
+// The first key the query at `position` sees: 0, or with a window, position - window + 1.
+inline int64_t FirstVisibleKey(int64_t position, int64_t window) {
+  return window > 0 ? std::max<int64_t>(0, position - window + 1) : 0;
+}
+
 at::Tensor PagedAttention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
                           const AttentionBatch& batch, double scale, int64_t window = 0);
 

@@ -13,7 +13,7 @@
 #include "kernels/linear.h"
 #include "model/module_probe.h"
 #include "runtime/worker.h"
-#include "speculation/ngram.h"
+#include "runtime/ngram.h"
 
 namespace py = pybind11;
 

@@ -63,8 +63,9 @@ class Worker {
   // Steps routed to each bucket since start: "context_encoding/128" → n. A prefill row counts
   // once per step (NxDI runs prefills one at a time); a step's decode rows count once, at the
   // bucket of their longest sequence (one token-generation call), and so do its speculation
-  // rows ("speculation/<token-generation bucket>", routed by context + drafts). "unbucketed/..." counts rows
-  // past the largest bucket (only resumed requests, whose recompute is longer than a prompt).
+  // rows ("speculation/<token-generation bucket>", routed by context + drafts).
+  // "unbucketed/..." counts rows past the largest bucket (only resumed requests, whose
+  // recompute is longer than a prompt).
   const std::map<std::string, int64_t>& bucket_counts() const { return bucket_counts_; }
   // The prepared artifact directory and whether this start reused it.
   const std::string& artifact_dir() const { return artifact_dir_; }

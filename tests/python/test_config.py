@@ -50,6 +50,8 @@ def test_both_spellings_are_honoured(model_dir, key):
         ({"max_batch_size": 8}, "max_batch_size=8 contradicts vLLM's --max-num-seqs (which gives 4)"),
         ({"max_context_length": 512}, "max_context_length=512 contradicts vLLM's --max-model-len"),
         ({"speculation_length": 4}, "speculation_length=4 contradicts vLLM's --speculative-config"),
+        ({"enable_fused_speculation": True}, "enable_fused_speculation=true contradicts vLLM's "
+                                             "--speculative-config model (a draft model)"),
         ({"chunked_prefill_config": None}, "chunked_prefill_config=null contradicts vLLM's "
                                            "--enable-chunked-prefill=True"),
         ({"is_chunked_prefill": False}, "is_chunked_prefill=false contradicts vLLM's "
@@ -65,6 +67,32 @@ def test_both_spellings_are_honoured(model_dir, key):
 def test_bad_overrides_stop_startup_with_a_reason(model_dir, overrides, message):
     with pytest.raises(Exception) as e:
         engine_config(model_dir, overrides)
+    assert message in str(e.value)
+
+
+NGRAM = {"method": "ngram", "num_speculative_tokens": 3, "prompt_lookup_max": 3}
+
+
+def test_speculation_follows_vllm(model_dir):
+    r = resolved(engine_config(model_dir, speculative_config=NGRAM))
+    assert r["speculation_length"] == 3 and r["enable_fused_speculation"] is False
+    r = resolved(engine_config(model_dir, speculative_config={"model": str(model_dir),
+                                                              "num_speculative_tokens": 2}))
+    assert r["speculation_length"] == 2 and r["enable_fused_speculation"] is True
+
+
+@pytest.mark.parametrize("overrides, spec, message", [
+    ({"speculation_length": 2}, NGRAM, "speculation_length=2 contradicts vLLM's --speculative-config "
+                                       "num_speculative_tokens (which gives 3)"),
+    ({"enable_fused_speculation": True}, NGRAM, "enable_fused_speculation=true contradicts"),
+    ({"on_device_sampling_config": {}}, NGRAM, "cannot be combined with on_device_sampling_config"),
+    ({"token_generation_buckets": [4, 256], "enable_bucketing": True},
+     {"method": "ngram", "num_speculative_tokens": 300, "prompt_lookup_max": 3},
+     "leaves no room in the largest token-generation bucket (256)"),
+])
+def test_bad_speculation_stops_startup_with_a_reason(model_dir, overrides, spec, message):
+    with pytest.raises(Exception) as e:
+        engine_config(model_dir, overrides, speculative_config=spec)
     assert message in str(e.value)
 
 

@@ -79,12 +79,16 @@ def test_teacher_forced_logits_match_hf(tmp_path, variant, dtype):
     got_a, got_b1 = step_logits(w, [(a, 0), (b[:20], 0)])
     # Step 2: row b's remaining 30 tokens after the cached 20, next to a one-token decode of a.
     got_a_dec, got_b2 = step_logits(w, [(a + [5], len(a)), (b, 20)])
+    # Step 3: 6 more tokens of b after its 50 (a short row after a context, as a speculative
+    # verify is: the in-place attention kernel, windowed for the sliding-window variants).
+    c = torch.randint(0, 128, (6,), generator=g).tolist()
+    _, got_b3 = step_logits(w, [(a + [5], len(a) + 1), (b + c, 50)])  # row a: nothing new
 
     kernels = ["sdpa"] if dtype == "float32" else ["sdpa", "eager"]
     ref_a = [hf_incremental(model_dir, torch_dtype, [a, [5]], k) for k in kernels]
-    ref_b = [hf_incremental(model_dir, torch_dtype, [b[:20], b[20:]], k) for k in kernels]
+    ref_b = [hf_incremental(model_dir, torch_dtype, [b[:20], b[20:], c], k) for k in kernels]
     assert_logits_close(got_a, [r[:-1] for r in ref_a], dtype)
-    assert_logits_close(torch.cat([got_b1, got_b2]), ref_b, dtype)
+    assert_logits_close(torch.cat([got_b1, got_b2, got_b3]), ref_b, dtype)
     assert_logits_close(got_a_dec, [r[-1:] for r in ref_a], dtype)
 
 

@@ -78,6 +78,7 @@ def test_greedy_prefix_match_and_no_rollback(model):
     # All three drafts right: three kept plus the target's bonus token.
     tokens, _ = step(w, [seq], [len(seq) - 1], [g[1:4]])
     assert tokens[0].tolist() == g[1:5]
+    assert any(k.startswith("speculation/") for k in w.bucket_counts), w.bucket_counts
     seq += g[1:5]
     # The second draft wrong: the first kept, then the target's token where it differs. The
     # rejected draft's KV (and the third's) stays in the cache, past the sequence.

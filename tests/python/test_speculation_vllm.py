@@ -41,12 +41,13 @@ def greedy(llm, prompts=PROMPTS, max_tokens=40):
     return [list(o.outputs[0].token_ids) for o in outs]
 
 
-def spec_counts(llm) -> dict[str, float]:
-    """vLLM's spec-decode counters (drafts, draft tokens, accepted tokens)."""
+def spec_counts(llm) -> dict:
+    """vLLM's spec-decode counters: drafts, draft tokens, accepted tokens, and accepted tokens
+    per draft position (a list)."""
     out = {}
     for m in llm.get_metrics():
-        if m.name.startswith("vllm:spec_decode_num_") and hasattr(m, "value"):
-            out[m.name.removeprefix("vllm:spec_decode_")] = m.value
+        if m.name.startswith("vllm:spec_decode_num_"):
+            out[m.name.removeprefix("vllm:spec_decode_")] = getattr(m, "value", getattr(m, "values", None))
     return out
 
 
@@ -97,6 +98,10 @@ def test_target_as_draft_accepts_every_draft(smollm2_dir, reference):
         counts = spec_counts(llm)
         assert counts["num_draft_tokens"] > 0
         assert counts["num_accepted_tokens"] == counts["num_draft_tokens"], counts
+        # Every position of every draft kept (near the end of a request fewer are proposed).
+        per_pos = counts["num_accepted_tokens_per_pos"]
+        assert len(per_pos) == 3 and sum(per_pos) == counts["num_accepted_tokens"], counts
+        assert per_pos[0] == counts["num_drafts"], counts
     finally:
         close(llm)
 

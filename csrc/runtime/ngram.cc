@@ -1,4 +1,4 @@
-#include "speculation/ngram.h"
+#include "runtime/ngram.h"
 
 #include <algorithm>
 
