@@ -17,12 +17,22 @@ from vllm_neuron_plugin._C import (  # noqa: E402
 
 LOGITS_NONE, LOGITS_LAST, LOGITS_ALL = 0, 1, 2
 
+
+def block_table(block_lists: list[list[int]]) -> torch.Tensor:
+    """Rows' block ids as the worker takes them: [rows, longest] int64, padded with vLLM's
+    null block 0 (the worker reads only each row's own length)."""
+    table = torch.zeros((len(block_lists), max(map(len, block_lists), default=0)), dtype=torch.int64)
+    for i, blocks in enumerate(block_lists):
+        table[i, : len(blocks)] = torch.tensor(blocks, dtype=torch.int64)
+    return table
+
 __all__ = [
     "LOGITS_ALL",
     "LOGITS_LAST",
     "LOGITS_NONE",
     "ModuleProbe",
     "Worker",
+    "block_table",
     "known_neuron_config_keys",
     "linear",
     "linear_gemv_max_rows",

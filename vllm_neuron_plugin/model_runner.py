@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from vllm.v1.outputs import EMPTY_MODEL_RUNNER_OUTPUT, DraftTokenIds, LogprobsTensors, ModelRunnerOutput
 
-from vllm_neuron_plugin.core import LOGITS_ALL, LOGITS_LAST, LOGITS_NONE, Worker
+from vllm_neuron_plugin.core import LOGITS_ALL, LOGITS_LAST, LOGITS_NONE, Worker, block_table
 from vllm_neuron_plugin.sampling import HostSampler, apply_grammar_bitmask, needs_host
 from vllm_neuron_plugin.speculation import Proposer
 
@@ -148,10 +148,7 @@ class NeuronModelRunner:
             seeds.append(st.seed)
             offsets.append(st.num_output_tokens)
             block_lists.append(blocks)
-        # Rows padded with vLLM's null block 0; the worker reads only each row's own length.
-        tables = torch.zeros((len(req_ids), max(map(len, block_lists))), dtype=torch.int64)
-        for i, blocks in enumerate(block_lists):
-            tables[i, : len(blocks)] = torch.tensor(blocks, dtype=torch.int64)
+        tables = block_table(block_lists)
         states = [self.requests[r] for r in req_ids]
         wants_prompt_logprobs = any(
             st.params.prompt_logprobs is not None and not st.prompt_logprobs_done

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from vllm_neuron_plugin.core import propose_ngram
+from vllm_neuron_plugin.core import block_table, propose_ngram
 
 METHODS = ("ngram", "draft_model")
 
@@ -119,14 +119,10 @@ class Proposer:
             d.computed = stop
         if not any(qlens):
             return [[] for _ in rows]
-        width = max(map(len, tables))
-        table = torch.zeros((len(rows), width), dtype=torch.int64)
-        for i, blocks in enumerate(tables):
-            table[i, : len(blocks)] = torch.tensor(blocks, dtype=torch.int64)
         wants = [n if q > 0 else 0 for n, q in zip(wants, qlens)]
         out = self.core.propose(torch.tensor(tokens, dtype=torch.int64),
                                 torch.tensor(qlens, dtype=torch.int64),
-                                torch.tensor(ctx, dtype=torch.int64), table,
+                                torch.tensor(ctx, dtype=torch.int64), block_table(tables),
                                 torch.tensor(wants, dtype=torch.int64))
         drafts = []
         for (req_id, st, _, _), n, row in zip(rows, wants, out.tolist()):

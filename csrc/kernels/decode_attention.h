@@ -1,4 +1,4 @@
-// Attention for decode rows (one query token each, or a few after a context) read in place
+// Attention for decode rows (one query token each) and verify rows (a few) read in place
 // from the paged KV: no gather of the blocks into a contiguous copy, fp32 scores and
 // accumulation, one task per query token and head.
 #pragma once
@@ -16,9 +16,6 @@ namespace vnp {
 // contiguous caches); otherwise the caller takes the general path.
 bool DecodeAttentionSupports(const at::Tensor& q, const at::Tensor& k_cache,
                              const at::Tensor& v_cache);
-
-// Longest query a row may have here; longer rows take SDPA, whose GEMMs win there.
-inline constexpr int64_t kDecodeAttentionMaxQuery = 16;
 
 // For each batch row in `rows`, writes the attention output of each of its query tokens (flat
 // tokens query_start[row] .. query_start[row + 1], the last at position seq_lens[row] - 1,

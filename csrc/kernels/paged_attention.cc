@@ -26,17 +26,17 @@ at::Tensor PagedAttention(const at::Tensor& q, const at::Tensor& k_cache, const 
                           const AttentionBatch& batch, double scale, int64_t window) {
   at::Tensor out = at::empty_like(q, at::MemoryFormat::Contiguous);
   const int64_t rows = static_cast<int64_t>(batch.seq_lens.size());
-  // Decode rows (one query token) and short rows after a context (speculative verify, a
-  // prompt's last chunk tail) take the in-place kernel together; the rest, one by one, gather
-  // their span and run SDPA. A verify token then computes exactly as the decode step it
-  // stands for.
+  // Decode rows (one query token) and verify rows take the in-place kernel together; the
+  // rest, one by one, gather their span and run SDPA. Prefill chunks stay on SDPA whatever
+  // their length, so a prompt computes the same whether or not a prefix of it was cached.
   const bool fused_decode = DecodeAttentionSupports(q, k_cache, v_cache);
   std::vector<int64_t> decode_rows;
   for (int64_t b = 0; b < rows; ++b) {
     const int64_t qs = batch.query_start[b], qlen = batch.query_start[b + 1] - qs;
     if (qlen == 0) continue;
     const int64_t len = batch.seq_lens[b], first_q = len - qlen;
-    if (fused_decode && (qlen == 1 || (qlen <= kDecodeAttentionMaxQuery && first_q > 0))) {
+    const bool verify = !batch.draft_lens.empty() && batch.draft_lens[b] > 0;
+    if (fused_decode && (qlen == 1 || verify)) {
       decode_rows.push_back(b);
       continue;
     }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <numeric>
 #include <filesystem>
 
 #include <ATen/ATen.h>
@@ -272,6 +273,7 @@ absl::StatusOr<StepOutput> Worker::Step(const StepInput& in) {
     f.attention.seq_lens[b] = r.context_lens[b] + r.query_lens[b];
   }
   f.attention.block_tables = in.block_tables.to(at::kLong);
+  if (max_drafts > 0) f.attention.draft_lens = r.draft_lens;
 
   // Logits: every token for kAll; otherwise each emitting row's span (its last token and its
   // drafts), plus, for kLast, the last token of every other row. span[b] indexes the logits.
@@ -402,23 +404,22 @@ absl::StatusOr<at::Tensor> Worker::Propose(const ProposeInput& in) {
       at::Tensor next = logits.argmax(1);
       at::Tensor rows = at::tensor(drafting);
       out.select(1, i).index_put_({rows}, next);
-      // Rows that want more: feed draft i at the next position.
-      std::vector<int64_t> keep, keep_rows, pos, one, seen;
+      // Rows that want more feed the draft just made, at position (known tokens + i): one
+      // token each, seeing that many positions before it.
+      std::vector<int64_t> keep, keep_rows, pos;
       for (size_t j = 0; j < drafting.size(); ++j) {
         const int64_t b = drafting[j];
         if (want[b] <= i + 1) continue;
         keep.push_back(static_cast<int64_t>(j));
         keep_rows.push_back(b);
-        seen.push_back(ctx[b] + qlens[b] + i);
         pos.push_back(ctx[b] + qlens[b] + i);
-        one.push_back(1);
       }
       if (keep.empty()) break;
-      at::Tensor sub = tables.index_select(0, at::tensor(keep_rows));
       std::vector<int64_t> local(keep.size());
-      for (size_t j = 0; j < keep.size(); ++j) local[j] = static_cast<int64_t>(j);
+      std::iota(local.begin(), local.end(), 0);
       logits = ForwardRows(*draft_, *draft_kv_, next.index_select(0, at::tensor(keep)), at::tensor(pos),
-                           one, seen, sub, local);
+                           std::vector<int64_t>(keep.size(), 1), pos,
+                           tables.index_select(0, at::tensor(keep_rows)), local);
       drafting = keep_rows;
     }
   } catch (const c10::Error& e) {

@@ -79,8 +79,8 @@ def test_teacher_forced_logits_match_hf(tmp_path, variant, dtype):
     got_a, got_b1 = step_logits(w, [(a, 0), (b[:20], 0)])
     # Step 2: row b's remaining 30 tokens after the cached 20, next to a one-token decode of a.
     got_a_dec, got_b2 = step_logits(w, [(a + [5], len(a)), (b, 20)])
-    # Step 3: 6 more tokens of b after its 50 (a short row after a context, as a speculative
-    # verify is: the in-place attention kernel, windowed for the sliding-window variants).
+    # Step 3: 6 more tokens of b after its 50 (a short chunk after a context, as a prompt's
+    # tail after a prefix-cache hit is).
     c = torch.randint(0, 128, (6,), generator=g).tolist()
     _, got_b3 = step_logits(w, [(a + [5], len(a) + 1), (b + c, 50)])  # row a: nothing new
 

@@ -11,7 +11,7 @@ import math
 import pytest
 import torch
 
-from tests.fixtures.checkpoints import tiny_llama
+from tests.fixtures.checkpoints import tiny_llama, tiny_model
 from vllm_neuron_plugin import core
 
 BS = 16
@@ -89,6 +89,25 @@ def test_greedy_prefix_match_and_no_rollback(model):
     # The next step overwrites those positions; greedy stays on the reference.
     tokens, _ = step(w, [seq], [len(seq) - 1])
     assert int(tokens[0, 0]) == greedy_continuation(make_worker(model), seq, 1)[0]
+
+
+@pytest.mark.parametrize("arch", ["llama", "mistral"])  # mistral: a 16-token sliding window
+def test_verified_tokens_compute_as_their_decode_steps(tmp_path, arch):
+    m = tiny_model(arch, tmp_path / arch, seed=5)
+    prompt = [(7 * i + 3) % 128 for i in range(30)]
+    drafts = [11, 12, 13, 14]
+    w = make_worker(m)
+    step(w, [prompt], [0], emit=False)
+    _, verify = step(w, [prompt], [len(prompt) - 1], [drafts], mode=core.LOGITS_ALL)
+    w = make_worker(m)
+    step(w, [prompt], [0], emit=False)
+    seq, decode = list(prompt), []
+    for d in [None] + drafts:
+        if d is not None:
+            seq.append(d)
+        _, logits = step(w, [seq], [len(seq) - 1], emit=False, mode=core.LOGITS_ALL)
+        decode.append(logits[-1])
+    torch.testing.assert_close(verify, torch.stack(decode), rtol=0, atol=1e-5)
 
 
 def test_rows_with_and_without_drafts_in_one_step(model):
