@@ -102,9 +102,14 @@ class Proposer:
         """rows: (req_id, RequestState, tokens the target computed through, may draft) for each
         row of the step, in order. Returns each row's drafts."""
         wants = [self.room(len(st.token_ids), len(st.block_ids)) if ok else 0 for _, st, _, ok in rows]
-        if self.config.method == "ngram":
-            return propose_ngram([st.token_ids for _, st, _, _ in rows], self.config.min_n,
-                                 self.config.max_n, wants)
+        if self.config.method == "ngram":  # only the rows that draft cross into C++
+            drafting = [i for i, n in enumerate(wants) if n > 0]
+            found = propose_ngram([rows[i][1].token_ids for i in drafting], self.config.min_n,
+                                  self.config.max_n, [wants[i] for i in drafting])
+            out: list[list[int]] = [[] for _ in rows]
+            for i, d in zip(drafting, found):
+                out[i] = d
+            return out
         tokens, qlens, ctx, tables = [], [], [], []
         for (req_id, st, end, ok), n in zip(rows, wants):
             d = self.drafts.setdefault(req_id, DraftState())
