@@ -1,6 +1,6 @@
 // Attention for decode rows (one query token each) and verify rows (a few) read in place
 // from the paged KV: no gather of the blocks into a contiguous copy, fp32 scores and
-// accumulation, one task per query token and head.
+// accumulation, one task per query token and KV head (its GQA group of q heads together).
 #pragma once
 
 #include <cstdint>

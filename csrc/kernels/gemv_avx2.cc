@@ -3,6 +3,8 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <algorithm>
+
 namespace vnp::avx2 {
 namespace {
 
@@ -66,54 +68,124 @@ float Dot1(const float* x, const typename L::Elem* w, int64_t K) {
   return s;
 }
 
-// One weight row against four activation rows: each widened weight vector feeds four FMAs,
-// and two k steps per iteration give eight independent accumulators to cover FMA latency.
-template <class L>
-void Dot4(const float* x, int64_t K, const typename L::Elem* w, float* y, int64_t ldy) {
-  __m256 a[8];
-  for (auto& v : a) v = _mm256_setzero_ps();
+// NR weight rows against MR activation rows, 8 k at a time: each widened weight vector feeds
+// MR FMAs whose x operands come straight from L1, so a 3×4 tile does 12 FMAs for 7 loads (one
+// row against four rows did 8 for 10, and the loads, not the FMAs, bound it). 12 accumulators
+// cover the FMA latency; with the 3 weight vectors that is 15 of the 16 ymm registers.
+template <class L, int NR, int MR>
+void Tile(const float* x, int64_t K, const typename L::Elem* w, float* y, int64_t ldy) {
+  __m256 acc[NR][MR];
+  for (auto& row : acc) {
+    for (auto& v : row) v = _mm256_setzero_ps();
+  }
   int64_t k = 0;
-  for (; k + 16 <= K; k += 16) {
-    if (k % 32 == 0) Prefetch<L>(w + k);
-    const __m256 w0 = L::Load8(w + k), w1 = L::Load8(w + k + 8);
-    for (int m = 0; m < 4; ++m) {
-      a[m] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + m * K + k), a[m]);
-      a[4 + m] = _mm256_fmadd_ps(w1, _mm256_loadu_ps(x + m * K + k + 8), a[4 + m]);
+  for (; k + 8 <= K; k += 8) {
+    __m256 wv[NR];
+    for (int n = 0; n < NR; ++n) {
+      if (k % 32 == 0) Prefetch<L>(w + n * K + k);
+      wv[n] = L::Load8(w + n * K + k);
+    }
+    for (int m = 0; m < MR; ++m) {
+      const __m256 xv = _mm256_loadu_ps(x + m * K + k);
+      for (int n = 0; n < NR; ++n) acc[n][m] = _mm256_fmadd_ps(wv[n], xv, acc[n][m]);
     }
   }
-  for (; k + 8 <= K; k += 8) {
-    const __m256 w0 = L::Load8(w + k);
-    for (int m = 0; m < 4; ++m) a[m] = _mm256_fmadd_ps(w0, _mm256_loadu_ps(x + m * K + k), a[m]);
+  for (int n = 0; n < NR; ++n) {
+    for (int m = 0; m < MR; ++m) {
+      float s = Sum(acc[n][m]);
+      for (int64_t t = k; t < K; ++t) s += x[m * K + t] * L::One(w[n * K + t]);
+      y[m * ldy + n] = s;
+    }
   }
-  float s[4];
-  for (int m = 0; m < 4; ++m) s[m] = Sum(_mm256_add_ps(a[m], a[4 + m]));
-  for (; k < K; ++k) {
-    const float wk = L::One(w[k]);
-    for (int m = 0; m < 4; ++m) s[m] += x[m * K + k] * wk;
-  }
-  for (int m = 0; m < 4; ++m) y[m * ldy] = s[m];
 }
 
+// Tile<L, nr, mr> for a runtime tail size (nr ≤ 3, mr ≤ 4).
+template <class L, int NR>
+void TileRows(int mr, const float* x, int64_t K, const typename L::Elem* w, float* y, int64_t ldy) {
+  switch (mr) {
+    case 4: return Tile<L, NR, 4>(x, K, w, y, ldy);
+    case 3: return Tile<L, NR, 3>(x, K, w, y, ldy);
+    case 2: return Tile<L, NR, 2>(x, K, w, y, ldy);
+    default: return Tile<L, NR, 1>(x, K, w, y, ldy);
+  }
+}
+
+// Weight rows [n0, n1) in blocks that stay in L2 while every group of four activation rows
+// passes over them: the weights stream from memory once whatever M is, and each group's x
+// rows (at most 4 × K floats) stay in L1 across the block.
 template <class L>
 void RunGemv(const float* x, int64_t M, int64_t K, const void* wv, int64_t n0, int64_t n1,
              float* y, int64_t ldy) {
   const auto* w = static_cast<const typename L::Elem*>(wv);
-  for (int64_t n = n0; n < n1; ++n) {
-    int64_t m = 0;
-    for (; m + 4 <= M; m += 4) Dot4<L>(x + m * K, K, w + n * K, y + m * ldy + n, ldy);
-    for (; m < M; ++m) y[m * ldy + n] = Dot1<L>(x + m * K, w + n * K, K);
+  if (M == 1) {  // batch-1 decode: one row is bandwidth-bound; Dot1 unrolls k instead
+    for (int64_t n = n0; n < n1; ++n) y[n] = Dot1<L>(x, w + n * K, K);
+    return;
+  }
+  constexpr int64_t kBlockBytes = 32 << 10;
+  const int64_t block = std::max<int64_t>(3, kBlockBytes / (K * sizeof(typename L::Elem)) / 3 * 3);
+  for (int64_t b0 = n0; b0 < n1; b0 += block) {
+    const int64_t b1 = std::min(n1, b0 + block);
+    for (int64_t m = 0; m < M; m += 4) {
+      const int mr = static_cast<int>(std::min<int64_t>(4, M - m));
+      const float* xm = x + m * K;
+      float* ym = y + m * ldy;
+      int64_t n = b0;
+      for (; n + 3 <= b1; n += 3) TileRows<L, 3>(mr, xm, K, w + n * K, ym + n, ldy);
+      if (b1 - n == 2) TileRows<L, 2>(mr, xm, K, w + n * K, ym + n, ldy);
+      if (b1 - n == 1) TileRows<L, 1>(mr, xm, K, w + n * K, ym + n, ldy);
+    }
+  }
+}
+
+// MR rows of acc, 8·DV columns from d0: acc[m, d] += Σ_i a[m · lda + i] · v[i, d]. Each widened
+// v vector feeds MR FMAs; the acc tile stays in registers across the n rows of v.
+template <class L, int MR, int DV>
+void AccTile(const float* a, int64_t lda, const typename L::Elem* v, int64_t n, int64_t D,
+             int64_t d0, float* acc) {
+  __m256 c[MR][DV];
+  for (int m = 0; m < MR; ++m) {
+    for (int j = 0; j < DV; ++j) c[m][j] = _mm256_loadu_ps(acc + m * D + d0 + 8 * j);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    __m256 vv[DV];
+    for (int j = 0; j < DV; ++j) vv[j] = L::Load8(v + i * D + d0 + 8 * j);
+    for (int m = 0; m < MR; ++m) {
+      const __m256 s = _mm256_set1_ps(a[m * lda + i]);
+      for (int j = 0; j < DV; ++j) c[m][j] = _mm256_fmadd_ps(s, vv[j], c[m][j]);
+    }
+  }
+  for (int m = 0; m < MR; ++m) {
+    for (int j = 0; j < DV; ++j) _mm256_storeu_ps(acc + m * D + d0 + 8 * j, c[m][j]);
+  }
+}
+
+template <class L, int MR>
+void AccRows(const float* a, int64_t lda, const typename L::Elem* v, int64_t n, int64_t D,
+             float* acc) {
+  int64_t d = 0;
+  for (; d + 16 <= D; d += 16) AccTile<L, MR, 2>(a, lda, v, n, D, d, acc);
+  for (; d + 8 <= D; d += 8) AccTile<L, MR, 1>(a, lda, v, n, D, d, acc);
+  for (; d < D; ++d) {
+    for (int m = 0; m < MR; ++m) {
+      for (int64_t i = 0; i < n; ++i) acc[m * D + d] += a[m * lda + i] * L::One(v[i * D + d]);
+    }
   }
 }
 
 template <class L>
-void RunAxpy(float a, const void* vv, float* acc, int64_t n) {
+void RunAccumulateRows(const float* a, int64_t lda, int64_t M, const void* vv, int64_t n,
+                       int64_t D, float* acc) {
   const auto* v = static_cast<const typename L::Elem*>(vv);
-  const __m256 av = _mm256_set1_ps(a);
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    _mm256_storeu_ps(acc + i, _mm256_fmadd_ps(av, L::Load8(v + i), _mm256_loadu_ps(acc + i)));
+  for (int64_t m = 0; m < M; m += 4) {
+    const float* am = a + m * lda;
+    float* cm = acc + m * D;
+    switch (std::min<int64_t>(4, M - m)) {
+      case 4: AccRows<L, 4>(am, lda, v, n, D, cm); break;
+      case 3: AccRows<L, 3>(am, lda, v, n, D, cm); break;
+      case 2: AccRows<L, 2>(am, lda, v, n, D, cm); break;
+      default: AccRows<L, 1>(am, lda, v, n, D, cm); break;
+    }
   }
-  for (; i < n; ++i) acc[i] += a * L::One(v[i]);
 }
 
 // Calls F<L> for the loader of `format`.
@@ -127,12 +199,9 @@ auto ByFormat(Format format, Args... args) {
 }
 
 template <class L> struct GemvOp { static void Call(auto... a) { RunGemv<L>(a...); } };
-template <class L> struct DotOp {
-  static float Call(const float* x, const void* v, int64_t n) {
-    return Dot1<L>(x, static_cast<const typename L::Elem*>(v), n);
-  }
+template <class L> struct AccumulateRowsOp {
+  static void Call(auto... a) { RunAccumulateRows<L>(a...); }
 };
-template <class L> struct AxpyOp { static void Call(auto... a) { RunAxpy<L>(a...); } };
 
 }  // namespace
 
@@ -141,12 +210,9 @@ void Gemv(Format format, const float* x, int64_t M, int64_t K, const void* w, in
   ByFormat<GemvOp>(format, x, M, K, w, n0, n1, y, ldy);
 }
 
-float Dot(Format format, const float* x, const void* v, int64_t n) {
-  return ByFormat<DotOp>(format, x, v, n);
-}
-
-void Axpy(Format format, float a, const void* v, float* acc, int64_t n) {
-  ByFormat<AxpyOp>(format, a, v, acc, n);
+void AccumulateRows(Format format, const float* a, int64_t lda, int64_t M, const void* v,
+                    int64_t n, int64_t D, float* acc) {
+  ByFormat<AccumulateRowsOp>(format, a, lda, M, v, n, D, acc);
 }
 
 }  // namespace vnp::avx2
@@ -159,8 +225,10 @@ namespace vnp::avx2 {
 void Gemv(Format, const float*, int64_t, int64_t, const void*, int64_t, int64_t, float*, int64_t) {
   std::abort();
 }
-float Dot(Format, const float*, const void*, int64_t) { std::abort(); }
-void Axpy(Format, float, const void*, float*, int64_t) { std::abort(); }
+void AccumulateRows(Format, const float*, int64_t, int64_t, const void*, int64_t, int64_t,
+                    float*) {
+  std::abort();
+}
 }  // namespace vnp::avx2
 
 #endif

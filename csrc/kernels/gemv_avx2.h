@@ -12,15 +12,15 @@ enum class Format { kF32, kBf16, kF16 };
 
 // y[m, n] = Σ_k x[m, k] · w[n, k] for m < M and n0 ≤ n < n1, accumulated in fp32.
 // x: fp32 [M, K] row-major; w: [N, K] row-major in `format`; y: fp32 with row stride ldy.
-// Weight rows stream once from memory (bandwidth-bound for the small M of decode); each row
-// stays in L1 while the M activation rows use it, four at a time.
+// Weight rows stream once from memory (bandwidth-bound at batch 1); a block of them stays in
+// L2 while the activation rows pass over it four at a time, three weight rows by four
+// activation rows per register tile (compute-bound from a few rows on).
 void Gemv(Format format, const float* x, int64_t M, int64_t K, const void* w, int64_t n0,
           int64_t n1, float* y, int64_t ldy);
 
-// Σ_i x[i] · v[i] over n values.
-float Dot(Format format, const float* x, const void* v, int64_t n);
-
-// acc[i] += a · v[i] over n values.
-void Axpy(Format format, float a, const void* v, float* acc, int64_t n);
+// acc[m, d] += Σ_i a[m · lda + i] · v[i, d] for m < M, i < n, d < D. v: [n, D] row-major in
+// `format`; acc: fp32 [M, D]. Attention's weighted sum of value rows, several heads at once.
+void AccumulateRows(Format format, const float* a, int64_t lda, int64_t M, const void* v,
+                    int64_t n, int64_t D, float* acc);
 
 }  // namespace vnp::avx2

@@ -11,9 +11,10 @@
 namespace vnp {
 namespace {
 
-// Measured on a 2-core AVX2 host (benchmarks/linear_kernel.py): up to here the GEMV, which
-// reads each weight once, beats widening the weight for an fp32 GEMM.
-constexpr int64_t kGemvMaxRows = 24;
+// Measured on a 2-core AVX2 host (benchmarks/linear_kernel.py): up to here the register-tiled
+// GEMV, which reads each 16-bit weight once, beats widening the weight for torch's fp32 GEMM
+// (which then also packs it); at 256 rows the two tie, at 512 the GEMM wins.
+constexpr int64_t kGemvMaxRows = 128;
 
 at::Tensor WithBias(at::Tensor y, const at::Tensor& b) {
   return b.defined() ? y.add_(b.to(at::kFloat)) : y;
@@ -43,9 +44,10 @@ std::vector<at::Tensor> Gemv(avx2::Format format, const at::Tensor& x,
   }
   const int64_t total = start[P];
   std::vector<float> y(M * total);  // projection p at column offset start[p], row stride total
-  // About four blocks per thread, in multiples of 8 rows, for balance without tiny tasks.
+  // About four blocks per thread, in multiples of 24 rows (whole 3-row register tiles, 8-row
+  // cache lines of fp32 output), for balance without tiny tasks.
   const int64_t threads = at::get_num_threads();
-  const int64_t block = std::max<int64_t>(16, (total / (threads * 4) + 7) / 8 * 8);
+  const int64_t block = std::max<int64_t>(24, (total / (threads * 4) + 23) / 24 * 24);
   at::parallel_for(0, (total + block - 1) / block, 1, [&](int64_t begin, int64_t end) {
     const int64_t v0 = begin * block, v1 = std::min(total, end * block);
     for (int64_t p = 0; p < P; ++p) {

@@ -1,4 +1,5 @@
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
 #include "kernels/paged_attention.h"
@@ -20,55 +21,76 @@ at::Tensor Reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   return at::einsum("hqk,khd->qhd", {scores.softmax(-1), vv});
 }
 
-void CheckMixedBatch(int64_t window) {
+// Rows: a full prefill (7 tokens), a prefill after a 5-token prefix (3 new), then `decodes`
+// decode rows at lengths 10, 13, 16, ... With two threads, one decode row makes the in-place
+// kernel take a task per q head, several make it take a task per KV head and its q heads. D 72
+// covers the 16- and 8-wide value loops, D 12 the scalar tail. bf16 compares at its rounding.
+void CheckMixedBatch(int64_t window, int64_t D = 8, int64_t decodes = 1,
+                     at::ScalarType dtype = at::kFloat) {
   at::manual_seed(0);
-  const int64_t heads = 4, kv_heads = 2, D = 8, bs = 4, num_blocks = 32;
-  KvCache kv(1, num_blocks, kv_heads, bs, D, at::kFloat);
-  // Rows: full prefill (7), prefill after a 5-token prefix (3 new), decode at length 10.
-  std::vector<int64_t> lens = {7, 8, 10}, qlens = {7, 3, 1};
-  std::vector<std::vector<int64_t>> blocks = {{5, 2}, {9, 1}, {3, 7, 11}};
-  std::vector<at::Tensor> full_k, full_v;
-  std::vector<at::Tensor> qs;
+  at::set_num_threads(2);
+  const int64_t heads = 4, kv_heads = 2, bs = 4, num_blocks = 64;
+  std::vector<int64_t> lens = {7, 8}, qlens = {7, 3};
+  for (int64_t i = 0; i < decodes; ++i) lens.push_back(10 + 3 * i), qlens.push_back(1);
+  const int64_t rows = static_cast<int64_t>(lens.size());
+  KvCache kv(1, num_blocks, kv_heads, bs, D, dtype);
+  // Blocks handed out in a scrambled order, so that no row's blocks are consecutive.
+  at::Tensor order = at::randperm(num_blocks - 1, at::kLong) + 1;
+  at::Tensor tables = at::zeros({rows, (lens.back() + bs - 1) / bs}, at::kLong);
+  std::vector<at::Tensor> full_k, full_v, qs, step_k, step_v;
   std::vector<int64_t> slots;
   AttentionBatch batch;
   batch.query_start = {0};
-  at::Tensor tables = at::zeros({3, 3}, at::kLong);
-  std::vector<at::Tensor> step_k, step_v;
-  for (size_t r = 0; r < lens.size(); ++r) {
-    at::Tensor k = at::randn({lens[r], kv_heads, D}), v = at::randn({lens[r], kv_heads, D});
+  int64_t next_block = 0;
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t nb = (lens[r] + bs - 1) / bs;
+    tables[r].narrow(0, 0, nb).copy_(order.narrow(0, next_block, nb));
+    next_block += nb;
+    // Inputs rounded to the cache dtype; the reference computes on those values in fp32.
+    at::Tensor k = at::randn({lens[r], kv_heads, D}).to(dtype).to(at::kFloat);
+    at::Tensor v = at::randn({lens[r], kv_heads, D}).to(dtype).to(at::kFloat);
     full_k.push_back(k), full_v.push_back(v);
     for (int64_t p = 0; p < lens[r]; ++p) {
-      int64_t slot = blocks[r][p / bs] * bs + p % bs;
-      bool in_step = p >= lens[r] - qlens[r];
-      if (in_step) {
+      const int64_t slot = tables[r][p / bs].item<int64_t>() * bs + p % bs;
+      if (p >= lens[r] - qlens[r]) {
         slots.push_back(slot);
-        step_k.push_back(k[p]), step_v.push_back(v[p]);
+        step_k.push_back(k[p].to(dtype)), step_v.push_back(v[p].to(dtype));
       } else {  // prior context already in the cache
-        kv.Write(0, SlotIndex::FromSlotMapping(at::tensor({slot}, at::kLong), bs), k[p].unsqueeze(0),
-                 v[p].unsqueeze(0));
+        kv.Write(0, SlotIndex::FromSlotMapping(at::tensor({slot}, at::kLong), bs),
+                 k[p].unsqueeze(0).to(dtype), v[p].unsqueeze(0).to(dtype));
       }
     }
-    qs.push_back(at::randn({qlens[r], heads, D}));
+    qs.push_back(at::randn({qlens[r], heads, D}).to(dtype));
     batch.query_start.push_back(batch.query_start.back() + qlens[r]);
     batch.seq_lens.push_back(lens[r]);
-    tables[r].narrow(0, 0, blocks[r].size()).copy_(at::tensor(blocks[r], at::kLong));
   }
   batch.block_tables = tables;
   kv.Write(0, SlotIndex::FromSlotMapping(at::tensor(slots, at::kLong), bs), at::stack(step_k),
            at::stack(step_v));
   at::Tensor out = PagedAttention(at::cat(qs), kv.keys(0), kv.values(0), batch, 0.3, window);
-  for (size_t r = 0; r < lens.size(); ++r) {
-    at::Tensor want = Reference(qs[r], full_k[r], full_v[r], 0.3, window);
-    at::Tensor got = out.narrow(0, batch.query_start[r], qlens[r]);
-    EXPECT_TRUE(at::allclose(got, want, 1e-5, 1e-5)) << "row " << r << " window " << window;
+  const double tol = dtype == at::kFloat ? 1e-5 : 2e-2;
+  for (int64_t r = 0; r < rows; ++r) {
+    at::Tensor want = Reference(qs[r].to(at::kFloat), full_k[r], full_v[r], 0.3, window);
+    at::Tensor got = out.narrow(0, batch.query_start[r], qlens[r]).to(at::kFloat);
+    EXPECT_TRUE(at::allclose(got, want, tol, tol))
+        << "row " << r << " window " << window << " D " << D << " decodes " << decodes << " "
+        << dtype << " max diff " << (got - want).abs().max().item<float>();
   }
 }
 
-TEST(PagedAttentionTest, MixedBatchMatchesDenseAttention) { CheckMixedBatch(0); }
+TEST(PagedAttentionTest, MixedBatchMatchesDenseAttention) {
+  for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
+    for (int64_t D : {8, 72, 12}) {
+      for (int64_t decodes : {1, 6}) CheckMixedBatch(0, D, decodes, dtype);
+    }
+  }
+}
 
 // Windows shorter than the rows, shorter than a block, and longer than every row.
 TEST(PagedAttentionTest, SlidingWindowMatchesDenseAttention) {
-  for (int64_t window : {1, 3, 6, 64}) CheckMixedBatch(window);
+  for (int64_t window : {1, 3, 6, 64}) {
+    for (int64_t decodes : {1, 6}) CheckMixedBatch(window, 8, decodes);
+  }
 }
 
 TEST(KvCacheTest, NegativeSlotsAreNotWritten) {
