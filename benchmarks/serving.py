@@ -49,7 +49,7 @@ def bench(backend: str, model: Path, rate: float, args: argparse.Namespace, out_
                     "--model", "smollm2", "--tokenizer", str(model), "--dataset-name", "random",
                     "--random-input-len", str(args.input_len), "--random-output-len", str(args.output_len),
                     "--num-prompts", str(args.num_prompts), "--request-rate", str(rate),
-                    "--ignore-eos", "--seed", "0", "--disable-tqdm", "--percentile-metrics", "ttft,itl",
+                    "--ignore-eos", "--seed", "0", "--disable-tqdm", "--num-warmups", "2", "--percentile-metrics", "ttft,itl",
                     "--metric-percentiles", "50,99", "--save-result", "--result-dir", str(out_dir),
                     "--result-filename", name],
                    check=True, capture_output=True, text=True)

@@ -22,6 +22,19 @@ at::Tensor GatherSequence(const at::Tensor& cache, const at::Tensor& table, int6
 
 }  // namespace
 
+AttentionBatch AttentionBatch::FromLengths(const std::vector<int64_t>& query_lens,
+                                           const std::vector<int64_t>& context_lens,
+                                           at::Tensor block_tables) {
+  AttentionBatch batch;
+  batch.query_start.assign(query_lens.size() + 1, 0);
+  for (size_t b = 0; b < query_lens.size(); ++b) {
+    batch.query_start[b + 1] = batch.query_start[b] + query_lens[b];
+    batch.seq_lens.push_back(context_lens[b] + query_lens[b]);
+  }
+  batch.block_tables = std::move(block_tables);
+  return batch;
+}
+
 at::Tensor PagedAttention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
                           const AttentionBatch& batch, double scale, int64_t window) {
   at::Tensor out = at::empty_like(q, at::MemoryFormat::Contiguous);

@@ -18,6 +18,10 @@ struct AttentionBatch {
   // [B] or empty: drafts at the end of each row's query (a speculative verify). Such rows take
   // the decode kernel, so that each verified token computes exactly as its decode step would.
   std::vector<int64_t> draft_lens;
+
+  // Offsets and lengths from each row's query tokens and the context already in KV before them.
+  static AttentionBatch FromLengths(const std::vector<int64_t>& query_lens,
+                                    const std::vector<int64_t>& context_lens, at::Tensor block_tables);
 };
 
 // The first key the query at `position` sees: 0, or with a window, position - window + 1.

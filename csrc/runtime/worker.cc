@@ -73,9 +73,8 @@ absl::StatusOr<double> Worker::WarmUp() {
     f.token_ids = at::zeros({len}, at::kLong);
     f.positions = at::arange(context, context + len, at::kLong);
     f.slots = SlotIndex::FromSlotMapping(at::full({len}, -1, at::kLong), bs);
-    f.attention.query_start = {0, len};
-    f.attention.seq_lens = {context + len};
-    f.attention.block_tables = at::zeros({1, (context + len + bs - 1) / bs}, at::kLong);
+    f.attention = AttentionBatch::FromLengths({len}, {context},
+                                              at::zeros({1, (context + len + bs - 1) / bs}, at::kLong));
     f.logits_rows = at::full({1}, len - 1, at::kLong);
     try {
       decoder_.Forward(f, *kv_);
@@ -266,13 +265,7 @@ absl::StatusOr<StepOutput> Worker::Step(const StepInput& in) {
   f.slots = SlotIndex::FromSlotMapping(in.slot_mapping, kv_->block_size());
   CountBuckets(r);
   f.moe_capacity = MoeCapacity(r);
-  f.attention.query_start.assign(B + 1, 0);
-  f.attention.seq_lens.resize(B);
-  for (int64_t b = 0; b < B; ++b) {
-    f.attention.query_start[b + 1] = f.attention.query_start[b] + r.query_lens[b];
-    f.attention.seq_lens[b] = r.context_lens[b] + r.query_lens[b];
-  }
-  f.attention.block_tables = in.block_tables.to(at::kLong);
+  f.attention = AttentionBatch::FromLengths(r.query_lens, r.context_lens, in.block_tables.to(at::kLong));
   if (max_drafts > 0) f.attention.draft_lens = r.draft_lens;
 
   // Logits: every token for kAll; otherwise each emitting row's span (its last token and its
@@ -334,20 +327,14 @@ at::Tensor Worker::ForwardRows(const Decoder& decoder, KvCache& kv, const at::Te
   ForwardInput f;
   f.token_ids = token_ids;
   f.positions = positions;
-  f.attention.query_start.assign(B + 1, 0);
-  f.attention.seq_lens.resize(B);
+  f.attention = AttentionBatch::FromLengths(qlens, ctx, block_tables);
   std::vector<int64_t> row_of_token;
   row_of_token.reserve(token_ids.numel());
-  for (int64_t b = 0; b < B; ++b) {
-    f.attention.query_start[b + 1] = f.attention.query_start[b] + qlens[b];
-    f.attention.seq_lens[b] = ctx[b] + qlens[b];
-    row_of_token.insert(row_of_token.end(), qlens[b], b);
-  }
+  for (int64_t b = 0; b < B; ++b) row_of_token.insert(row_of_token.end(), qlens[b], b);
   // slot = block_tables[row, position / bs] * bs + position % bs
   at::Tensor rows = at::tensor(row_of_token);
   at::Tensor blocks = block_tables.index({rows, at::floor_divide(positions, bs)});
   f.slots = SlotIndex::FromSlotMapping(blocks * bs + positions.remainder(bs), bs);
-  f.attention.block_tables = block_tables;
   std::vector<int64_t> last;
   for (int64_t b : want_rows) last.push_back(f.attention.query_start[b + 1] - 1);
   f.logits_rows = at::tensor(last);
