@@ -1,8 +1,10 @@
 """The decoder's projection kernel (core.linear) against torch's own linear on the same bf16
-weights, for SmolLM2's shapes and the lm_head, at the row counts of decode (1..24, the AVX2
-GEMV) and prefill (widened fp32 GEMM). Reports time, the weight-read rate (GB/s: what bounds
-decode) and GFLOP/s (what bounds prefill). Writes benchmarks/results/linear_kernel.json and
-prints a table; the GEMV/GEMM threshold in csrc/kernels/linear.cc was set from these figures.
+weights and against what our GEMM path does (widen the weight, torch's fp32 GEMM), for
+SmolLM2's shapes and the lm_head, at the row counts of decode and verify (our AVX2 register-
+tiled GEMV up to core.linear_gemv_max_rows) and prefill (the widened GEMM beyond). Reports
+time, the weight-read rate (GB/s: what bounds batch-1 decode) and GFLOP/s (what bounds the
+rest). Writes benchmarks/results/linear_kernel.json and prints a table; the GEMV/GEMM threshold
+in csrc/kernels/linear.cc is where the widened GEMM column starts to beat ours.
 
 Usage: python benchmarks/linear_kernel.py"""
 
