@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <chrono>
-#include <numeric>
 #include <filesystem>
+#include <numeric>
 
 #include <ATen/ATen.h>
 #include <absl/strings/str_cat.h>
