@@ -3,8 +3,9 @@ thread count, in one run (issue 6). SmolLM2-135M-Instruct (bundled), bf16, torch
 threads (every core) for us and HF, `-t <cores>` for llama.cpp.
 
 Sections (each a JSON entry; a Markdown table is printed at the end):
-  worker   - our C++ worker alone, driven step by step through core.Worker.step (no vLLM):
-             TTFT for 128/512/2048-token prompts, inter-token latency p50/p90/p99 for
+  worker   - our C++ worker alone in its C++ generation loop (core.Worker.generate, no vLLM
+             and no Python between steps), each step timed in C++: TTFT (the prefill step) for
+             128/512/2048-token prompts, inter-token latency p50/p90/p99 for
              `--new-tokens` tokens after a 128-token prompt, decode rate after 128 and 512
              tokens of context, peak RSS against weights + KV.
   llama    - llama.cpp's llama-bench (built from the llama-cpp-python sdist by
@@ -46,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 PROMPT_LENS = [128, 512, 2048]
 DECODE_DEPTHS = (128, 512)  # context before the timed decode tokens; the first is the headline
 SECTIONS = ("worker", "llama", "hf", "vllm", "llama_server", "vllm_cpu")
+BLOCK = 16
 KV_BYTES = 1536 << 20  # 32 sequences of 2048 tokens of SmolLM2's KV, what our worker sizes
 
 
@@ -63,32 +65,11 @@ def pct(values: list[float], q: float) -> float:
 
 # --- our worker alone -----------------------------------------------------------------------
 
-class StepDriver:
-    """One sequence at a time through Worker.step, with a trivial block table."""
+def open_worker(model: Path, dtype: str, max_len: int):
+    from vllm_neuron_plugin import _C as core
 
-    def __init__(self, model: Path, dtype: str, max_len: int, block_size: int = 16):
-        import torch
-
-        from vllm_neuron_plugin import _C as core
-
-        self.torch = torch
-        self.bs = block_size
-        self.blocks = (max_len + block_size - 1) // block_size
-        nc = json.dumps({"batch_size": 1, "seq_len": max_len, "torch_dtype": dtype})
-        self.worker = core.Worker(str(model), nc, 0)
-        self.kv_bytes = self.worker.kv_bytes_per_block(block_size) * (self.blocks + 1)
-        self.worker.allocate_kv(self.blocks + 1, block_size)
-        self.table = torch.arange(1, self.blocks + 1).view(1, -1)  # block 0 stays vLLM's null block
-
-    def step(self, tokens: list[int], start: int) -> int:
-        t = self.torch
-        pos = list(range(start, start + len(tokens)))
-        slots = [int(self.table[0, p // self.bs]) * self.bs + p % self.bs for p in pos]
-        out, _ = self.worker.step(
-            t.tensor(tokens), t.tensor(pos), t.tensor([len(tokens)]), t.tensor([start]),
-            self.table, t.tensor(slots), t.tensor([True]), t.tensor([[0.0, 0, 1.0]]),
-            t.tensor([-1]), t.tensor([0]))
-        return int(out[0])
+    nc = json.dumps({"batch_size": 1, "seq_len": max_len, "torch_dtype": dtype})
+    return core.Worker(str(model), nc, 0)
 
 
 def rss_mb() -> float:
@@ -100,26 +81,22 @@ def bench_worker(model: Path, dtype: str, new_tokens: int, vocab: int) -> dict:
     # Prepare the weights artifact in another process first, so that the peak RSS measured here
     # is that of a serving start (memory-mapped artifact), not of the one-time conversion.
     subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
-                    "from benchmarks.peers import StepDriver; "
-                    f"StepDriver(__import__('pathlib').Path({str(model)!r}), {dtype!r}, {max_len})"],
+                    "from benchmarks.peers import open_worker; "
+                    f"open_worker(__import__('pathlib').Path({str(model)!r}), {dtype!r}, {max_len})"],
                    check=True, capture_output=True)
     rss_before = rss_mb()
-    d = StepDriver(model, dtype, max_len=max_len)
-    d.step(prompt_ids(128, 99, vocab), 0)  # warm-up (first-touch of weights and KV)
-    ttft = {}
-    for n in PROMPT_LENS:
-        ids = prompt_ids(n, n, vocab)
-        t = time.perf_counter()
-        d.step(ids, 0)
-        ttft[n] = time.perf_counter() - t
-    itl_at = {}
-    for depth in DECODE_DEPTHS:
-        tok = d.step(prompt_ids(depth, depth + 1, vocab), 0)
-        itl_at[depth] = []
-        for i in range(new_tokens):
-            t = time.perf_counter()
-            tok = d.step([tok], depth + i)
-            itl_at[depth].append(time.perf_counter() - t)
+    worker = open_worker(model, dtype, max_len)
+    blocks = (max_len + BLOCK - 1) // BLOCK + 1
+    kv_bytes = worker.kv_bytes_per_block(BLOCK) * blocks
+
+    def step_seconds(ids: list[int], new: int) -> list[float]:
+        """The C++ generation loop (Worker.generate) on one prompt: each step's wall time."""
+        return worker.generate([ids], new, block_size=BLOCK, num_blocks=blocks)[1]
+
+    step_seconds(prompt_ids(128, 99, vocab), 2)  # warm-up (first touch of weights and KV)
+    ttft = {n: step_seconds(prompt_ids(n, n, vocab), 1)[0] for n in PROMPT_LENS}
+    itl_at = {depth: step_seconds(prompt_ids(depth, depth + 1, vocab), new_tokens + 1)[1:]
+              for depth in DECODE_DEPTHS}
     itl = itl_at[DECODE_DEPTHS[0]]
     cfg = json.loads((model / "config.json").read_text())
     on_disk = cfg.get("dtype") or cfg.get("torch_dtype") or "float32"
@@ -135,7 +112,7 @@ def bench_worker(model: Path, dtype: str, new_tokens: int, vocab: int) -> dict:
         "rss_before_load_mb": round(rss_before),
         "rss_peak_mb": round(rss_mb()),
         "weights_mb": round(weight_bytes / 2**20),
-        "kv_mb": round(d.kv_bytes / 2**20),
+        "kv_mb": round(kv_bytes / 2**20),
     }
 
 

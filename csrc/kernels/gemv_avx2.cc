@@ -159,10 +159,16 @@ void AccTile(const float* a, int64_t lda, const typename L::Elem* v, int64_t n, 
   }
 }
 
+// Each accumulator is an FMA chain across the n rows, so few rows of acc need wide d chunks to
+// keep enough chains in flight: 32 columns for one or two rows (4 or 8 chains), 16 for more
+// (MR × 2 vectors; with 4 v vectors 3 rows would not fit the 16 registers).
 template <class L, int MR>
 void AccRows(const float* a, int64_t lda, const typename L::Elem* v, int64_t n, int64_t D,
              float* acc) {
   int64_t d = 0;
+  if constexpr (MR <= 2) {
+    for (; d + 32 <= D; d += 32) AccTile<L, MR, 4>(a, lda, v, n, D, d, acc);
+  }
   for (; d + 16 <= D; d += 16) AccTile<L, MR, 2>(a, lda, v, n, D, d, acc);
   for (; d + 8 <= D; d += 8) AccTile<L, MR, 1>(a, lda, v, n, D, d, acc);
   for (; d < D; ++d) {
@@ -186,6 +192,26 @@ void RunAccumulateRows(const float* a, int64_t lda, int64_t M, const void* vv, i
       default: AccRows<L, 1>(am, lda, v, n, D, cm); break;
     }
   }
+}
+
+// exp(x) as 2^n · p(r), x = n·ln2 + r with |r| ≤ ln2/2 and p a degree-7 fit (Cephes' expf
+// coefficients); ln2 split in two so that r keeps its low bits. x is clamped to [-87, 88] where
+// 2^n is a normal float; the operand order passes a NaN through.
+__m256 Exp8(__m256 x) {
+  x = _mm256_min_ps(_mm256_set1_ps(88.0f), _mm256_max_ps(_mm256_set1_ps(-87.0f), x));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
 // Calls F<L> for the loader of `format`.
@@ -215,6 +241,25 @@ void AccumulateRows(Format format, const float* a, int64_t lda, int64_t M, const
   ByFormat<AccumulateRowsOp>(format, a, lda, M, v, n, D, acc);
 }
 
+float ExpSum(float* x, int64_t n, float shift) {
+  const __m256 sv = _mm256_set1_ps(shift);
+  __m256 total = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256 e = Exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), sv));
+    _mm256_storeu_ps(x + i, e);
+    total = _mm256_add_ps(total, e);
+  }
+  float sum = Sum(total);
+  if (i < n) {  // the tail through the same polynomial, so every element rounds alike
+    alignas(32) float tail[8];
+    for (int j = 0; j < 8; ++j) tail[j] = i + j < n ? x[i + j] - shift : -100.0f;
+    _mm256_store_ps(tail, Exp8(_mm256_load_ps(tail)));
+    for (int64_t j = 0; i + j < n; ++j) sum += (x[i + j] = tail[j]);
+  }
+  return sum;
+}
+
 }  // namespace vnp::avx2
 
 #else  // Not x86-64: never called (CpuHasAvx2Kernels() is false); defined so the library links.
@@ -229,6 +274,7 @@ void AccumulateRows(Format, const float*, int64_t, int64_t, const void*, int64_t
                     float*) {
   std::abort();
 }
+float ExpSum(float*, int64_t, float) { std::abort(); }
 }  // namespace vnp::avx2
 
 #endif

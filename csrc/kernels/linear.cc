@@ -7,6 +7,7 @@
 #include <ATen/Parallel.h>
 
 #include "kernels/cpu_features.h"
+#include "kernels/dynamic_parallel.h"
 
 namespace vnp {
 namespace {
@@ -44,12 +45,12 @@ std::vector<at::Tensor> Gemv(avx2::Format format, const at::Tensor& x,
   }
   const int64_t total = start[P];
   std::vector<float> y(M * total);  // projection p at column offset start[p], row stride total
-  // About four blocks per thread, in multiples of 24 rows (whole 3-row register tiles, 8-row
+  // About eight blocks per thread, in multiples of 24 rows (whole 3-row register tiles, 8-row
   // cache lines of fp32 output), for balance without tiny tasks.
   const int64_t threads = at::get_num_threads();
-  const int64_t block = std::max<int64_t>(24, (total / (threads * 4) + 23) / 24 * 24);
-  at::parallel_for(0, (total + block - 1) / block, 1, [&](int64_t begin, int64_t end) {
-    const int64_t v0 = begin * block, v1 = std::min(total, end * block);
+  const int64_t block = std::max<int64_t>(24, (total / (threads * 8) + 23) / 24 * 24);
+  ParallelDynamic((total + block - 1) / block, [&](int64_t b, int64_t) {
+    const int64_t v0 = b * block, v1 = std::min(total, v0 + block);
     for (int64_t p = 0; p < P; ++p) {
       const int64_t lo = std::max(v0, start[p]) - start[p], hi = std::min(v1, start[p + 1]) - start[p];
       if (lo >= hi) continue;

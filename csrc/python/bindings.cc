@@ -12,8 +12,9 @@
 #include "config/neuron_config_schema.h"
 #include "kernels/linear.h"
 #include "model/module_probe.h"
-#include "runtime/worker.h"
+#include "runtime/generate.h"
 #include "runtime/ngram.h"
+#include "runtime/worker.h"
 
 namespace py = pybind11;
 
@@ -244,6 +245,23 @@ PYBIND11_MODULE(_C, m) {
            py::arg("sample_rows"), py::arg("sampling"), py::arg("seeds"), py::arg("seed_offsets"),
            py::arg("logits_mode") = 0, py::arg("draft_lens") = py::none(),
            "One step; returns (tokens [B, 1 + max(draft_lens)] with -1 padding, logits or None).")
+      .def("generate",
+           [](Worker& w, const std::vector<std::vector<int64_t>>& prompts, int64_t max_new_tokens,
+              float temperature, int64_t top_k, float top_p, int64_t seed, int64_t block_size,
+              int64_t num_blocks, int64_t prefill_chunk) {
+             std::vector<GenerateRequest> requests;
+             for (const auto& p : prompts) {
+               requests.push_back({p, max_new_tokens, temperature, top_k, top_p, seed});
+             }
+             GenerateOptions options{block_size, num_blocks, prefill_chunk};
+             GenerateResult r = Unwrap(Released([&] { return Generate(w, requests, options); }));
+             return py::make_tuple(r.tokens, r.step_seconds);
+           },
+           py::arg("prompts"), py::arg("max_new_tokens"), py::arg("temperature") = 0.0f,
+           py::arg("top_k") = 0, py::arg("top_p") = 1.0f, py::arg("seed") = -1,
+           py::arg("block_size") = 16, py::arg("num_blocks") = 256, py::arg("prefill_chunk") = 0,
+           "The C++ continuous-batching loop, no vLLM: sizes the KV to num_blocks, runs every prompt to "
+           "max_new_tokens; returns (generated tokens per prompt, seconds of each step).")
       .def("propose",
            [](Worker& w, at::Tensor token_ids, at::Tensor query_lens, at::Tensor context_lens,
               at::Tensor block_tables, at::Tensor num_drafts) {

@@ -26,9 +26,16 @@ struct GenerateOptions {
   int64_t prefill_chunk = 0;  // > 0: prompts are fed in chunks of this many tokens
 };
 
-// Returns the generated tokens of each request (prompt excluded). Allocates the worker's KV.
-absl::StatusOr<std::vector<std::vector<int64_t>>> Generate(Worker& worker,
-                                                           const std::vector<GenerateRequest>& requests,
-                                                           const GenerateOptions& options);
+struct GenerateResult {
+  std::vector<std::vector<int64_t>> tokens;  // per request, the generated tokens (prompt excluded)
+  // Wall time of each Worker::Step, in order: the worker-alone benchmark's TTFT (a prompt's
+  // prefill step) and inter-token latencies, measured without any Python in the loop.
+  std::vector<double> step_seconds;
+};
+
+// Runs every request to its max_new_tokens. Allocates the worker's KV unless it already has
+// this many blocks of this size.
+absl::StatusOr<GenerateResult> Generate(Worker& worker, const std::vector<GenerateRequest>& requests,
+                                        const GenerateOptions& options);
 
 }  // namespace vnp

@@ -32,7 +32,7 @@ std::vector<std::vector<int64_t>> Greedy(Worker& w) {
   for (auto& x : r) x.max_new_tokens = 8;
   auto out = Generate(w, r, {});
   EXPECT_TRUE(out.ok()) << out.status();
-  return out.ok() ? *out : std::vector<std::vector<int64_t>>{};
+  return out.ok() ? out->tokens : std::vector<std::vector<int64_t>>{};
 }
 
 json ReadJson(const fs::path& p) {

@@ -1,3 +1,6 @@
+#include <algorithm>
+#include <vector>
+
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
@@ -21,22 +24,27 @@ at::Tensor Reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
   return at::einsum("hqk,khd->qhd", {scores.softmax(-1), vv});
 }
 
-// Rows: a full prefill (7 tokens), a prefill after a 5-token prefix (3 new), then `decodes`
-// decode rows at lengths 10, 13, 16, ... With two threads, one decode row makes the in-place
-// kernel take a task per q head, several make it take a task per KV head and its q heads. D 72
-// covers the 16- and 8-wide value loops, D 12 the scalar tail. bf16 compares at its rounding.
-void CheckMixedBatch(int64_t window, int64_t D = 8, int64_t decodes = 1,
-                     at::ScalarType dtype = at::kFloat) {
+// Rows: a full prefill (7 tokens), a prefill after a 5-token prefix (3 new), then decode rows
+// of the given lengths (a length 1 is a one-token prompt, which takes the decode kernel too).
+// With two threads and two KV heads, one or two decode rows make the in-place kernel split the
+// keys into chunks whose softmaxes it merges ({1, 40}: the 1-key row leaves a chunk empty);
+// six take one task per KV head. Groups of 2 and 3 q heads per KV head take the 2- and 3-row
+// tiles; D 56 and 72 cover the 32-, 16- and 8-wide value loops, D 12 the scalar tail. bf16
+// compares at its rounding.
+using Lens = std::vector<int64_t>;
+void CheckMixedBatch(int64_t window, int64_t D, const Lens& decode_lens,
+                     at::ScalarType dtype = at::kFloat, int64_t heads = 4) {
   at::manual_seed(0);
   at::set_num_threads(2);
-  const int64_t heads = 4, kv_heads = 2, bs = 4, num_blocks = 64;
+  const int64_t kv_heads = 2, bs = 4, num_blocks = 64;
   std::vector<int64_t> lens = {7, 8}, qlens = {7, 3};
-  for (int64_t i = 0; i < decodes; ++i) lens.push_back(10 + 3 * i), qlens.push_back(1);
+  for (int64_t len : decode_lens) lens.push_back(len), qlens.push_back(1);
   const int64_t rows = static_cast<int64_t>(lens.size());
+  const int64_t longest = *std::max_element(lens.begin(), lens.end());
   KvCache kv(1, num_blocks, kv_heads, bs, D, dtype);
   // Blocks handed out in a scrambled order, so that no row's blocks are consecutive.
   at::Tensor order = at::randperm(num_blocks - 1, at::kLong) + 1;
-  at::Tensor tables = at::zeros({rows, (lens.back() + bs - 1) / bs}, at::kLong);
+  at::Tensor tables = at::zeros({rows, (longest + bs - 1) / bs}, at::kLong);
   std::vector<at::Tensor> full_k, full_v, qs, step_k, step_v;
   std::vector<int64_t> slots;
   AttentionBatch batch;
@@ -73,15 +81,19 @@ void CheckMixedBatch(int64_t window, int64_t D = 8, int64_t decodes = 1,
     at::Tensor want = Reference(qs[r].to(at::kFloat), full_k[r], full_v[r], 0.3, window);
     at::Tensor got = out.narrow(0, batch.query_start[r], qlens[r]).to(at::kFloat);
     EXPECT_TRUE(at::allclose(got, want, tol, tol))
-        << "row " << r << " window " << window << " D " << D << " decodes " << decodes << " "
-        << dtype << " max diff " << (got - want).abs().max().item<float>();
+        << "row " << r << " window " << window << " D " << D << " heads " << heads << " decode rows "
+        << decode_lens.size() << " " << dtype << " max diff " << (got - want).abs().max().item<float>();
   }
 }
 
+const std::vector<Lens> kDecodeSets = {{10}, {40}, {1, 40}, {10, 13, 16, 19, 22, 25}};
+
 TEST(PagedAttentionTest, MixedBatchMatchesDenseAttention) {
   for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
-    for (int64_t D : {8, 72, 12}) {
-      for (int64_t decodes : {1, 6}) CheckMixedBatch(0, D, decodes, dtype);
+    for (int64_t D : {8, 56, 72, 12}) {
+      for (int64_t heads : {4, 6}) {
+        for (const Lens& decodes : kDecodeSets) CheckMixedBatch(0, D, decodes, dtype, heads);
+      }
     }
   }
 }
@@ -89,7 +101,7 @@ TEST(PagedAttentionTest, MixedBatchMatchesDenseAttention) {
 // Windows shorter than the rows, shorter than a block, and longer than every row.
 TEST(PagedAttentionTest, SlidingWindowMatchesDenseAttention) {
   for (int64_t window : {1, 3, 6, 64}) {
-    for (int64_t decodes : {1, 6}) CheckMixedBatch(window, 8, decodes);
+    for (const Lens& decodes : kDecodeSets) CheckMixedBatch(window, 8, decodes);
   }
 }
 
