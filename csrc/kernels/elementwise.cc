@@ -14,11 +14,16 @@ float R(float v) {
   return static_cast<float>(static_cast<T>(v));
 }
 
+// With `add`, first x[r] = dtype(x[r] + add[r]) in place (the residual), then the norm of it.
 template <class T>
-void RmsNormRows(const T* x, const T* w, T* out, int64_t rows, int64_t n, float eps) {
+void RmsNormRows(T* x, const T* add, const T* w, T* out, int64_t rows, int64_t n, float eps) {
   at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
-      const T* xr = x + r * n;
+      T* xr = x + r * n;
+      if (add != nullptr) {
+        const T* ar = add + r * n;
+        for (int64_t i = 0; i < n; ++i) xr[i] = static_cast<T>(static_cast<float>(xr[i]) + static_cast<float>(ar[i]));
+      }
       float ss = 0.f;
       for (int64_t i = 0; i < n; ++i) ss += static_cast<float>(xr[i]) * static_cast<float>(xr[i]);
       const float scale = 1.f / std::sqrt(ss / static_cast<float>(n) + eps);
@@ -53,6 +58,18 @@ void RopeRows(const T* x, const T* cos, const T* sin, T* out, int64_t tokens, in
   });
 }
 
+at::Tensor NormRows(at::Tensor x, const at::Tensor* add, const at::Tensor& weight, double eps) {
+  at::Tensor wc = weight.to(x.scalar_type()).contiguous();
+  at::Tensor out = at::empty_like(x, at::MemoryFormat::Contiguous);
+  const int64_t n = x.size(-1), rows = n == 0 ? 0 : x.numel() / n;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "rms_norm", [&] {
+    RmsNormRows<scalar_t>(x.data_ptr<scalar_t>(), add ? add->const_data_ptr<scalar_t>() : nullptr,
+                          wc.const_data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), rows, n,
+                          static_cast<float>(eps));
+  });
+  return out;
+}
+
 }  // namespace
 
 bool FusedCpuSupports(const at::Tensor& x) {
@@ -61,14 +78,14 @@ bool FusedCpuSupports(const at::Tensor& x) {
 }
 
 at::Tensor FusedRmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
-  at::Tensor xc = x.contiguous(), wc = weight.to(x.scalar_type()).contiguous();
-  at::Tensor out = at::empty_like(xc);
-  const int64_t n = x.size(-1), rows = n == 0 ? 0 : x.numel() / n;
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "rms_norm", [&] {
-    RmsNormRows<scalar_t>(xc.const_data_ptr<scalar_t>(), wc.const_data_ptr<scalar_t>(),
-                          out.data_ptr<scalar_t>(), rows, n, static_cast<float>(eps));
-  });
-  return out;
+  return NormRows(x.contiguous(), nullptr, weight, eps);  // x is only read
+}
+
+at::Tensor FusedAddRmsNorm(at::Tensor& h, const at::Tensor& out, const at::Tensor& weight,
+                           double eps) {
+  TORCH_CHECK(h.is_contiguous() && out.is_contiguous() && h.sizes() == out.sizes() &&
+              h.scalar_type() == out.scalar_type(), "FusedAddRmsNorm: h and out must match");
+  return NormRows(h, &out, weight, eps);
 }
 
 at::Tensor FusedRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {

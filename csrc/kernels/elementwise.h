@@ -15,6 +15,12 @@ bool FusedCpuSupports(const at::Tensor& x);
 // HF RMSNorm: weight · dtype(x · rsqrt(mean(x²) + eps)), statistics in fp32, over the last dim.
 at::Tensor FusedRmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps);
 
+// The residual add and the next RMSNorm in one pass: h = dtype(h + out) in place (h is the
+// residual stream, owned by the caller), returns FusedRmsNorm(h, weight, eps). h and out
+// contiguous, same shape and dtype.
+at::Tensor FusedAddRmsNorm(at::Tensor& h, const at::Tensor& out, const at::Tensor& weight,
+                           double eps);
+
 // HF rotate-half RoPE: x·cos + rotate_half(x)·sin, each product and the sum rounded to x's dtype.
 // x: [T, heads, D]; cos, sin: [T, 1, D] in x's dtype.
 at::Tensor FusedRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);

@@ -62,6 +62,14 @@ at::Tensor Decoder::Residual(const at::Tensor& h, const at::Tensor& out) const {
   return config_.residual_multiplier == 1.0 ? h + out : h + out * config_.residual_multiplier;
 }
 
+at::Tensor Decoder::AddNorm(at::Tensor& h, const at::Tensor& out, const at::Tensor& norm) const {
+  if (config_.residual_multiplier != 1.0) {
+    h = Residual(h, out);
+    return RmsNorm(h, norm, config_.rms_norm_eps);
+  }
+  return AddRmsNorm(h, out, norm, config_.rms_norm_eps);
+}
+
 at::Tensor Decoder::Logits(const at::Tensor& h) const {
   at::Tensor logits = Linear(RmsNorm(h, weights_.final_norm, config_.rms_norm_eps),
                             weights_.lm_head);
@@ -73,11 +81,18 @@ at::Tensor Decoder::Logits(const at::Tensor& h) const {
 at::Tensor Decoder::Forward(const ForwardInput& in, KvCache& kv) const {
   at::Tensor h = Embed(in.token_ids);
   auto rope = RopeTables(in, h.scalar_type());
+  // Each residual add goes with the norm after it (AddNorm) where the multiplier allows.
+  const auto& layers = weights_.layers;
+  const double eps = config_.rms_norm_eps;
+  at::Tensor x = config_.num_layers > 0 ? RmsNorm(h, layers[0].input_norm, eps) : h;
   for (int64_t i = 0; i < config_.num_layers; ++i) {
-    const LayerWeights& w = weights_.layers[i];
-    h = Residual(h, Attention(i, RmsNorm(h, w.input_norm, config_.rms_norm_eps), in, rope, kv));
-    h = Residual(h, Mlp(i, RmsNorm(h, w.post_attention_norm, config_.rms_norm_eps),
-                        in.moe_capacity));
+    x = AddNorm(h, Attention(i, x, in, rope, kv), layers[i].post_attention_norm);
+    at::Tensor mlp = Mlp(i, x, in.moe_capacity);
+    if (i + 1 < config_.num_layers) {
+      x = AddNorm(h, mlp, layers[i + 1].input_norm);
+    } else {
+      h = Residual(h, mlp);
+    }
   }
   return Logits(h.index_select(0, in.logits_rows));
 }

@@ -53,6 +53,8 @@ class Decoder {
 
  private:
   at::Tensor Residual(const at::Tensor& h, const at::Tensor& out) const;
+  // h = Residual(h, out) (in place where it can), then returns RmsNorm(h, norm).
+  at::Tensor AddNorm(at::Tensor& h, const at::Tensor& out, const at::Tensor& norm) const;
 
   ModelConfig config_;
   DecoderWeights weights_;

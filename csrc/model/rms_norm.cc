@@ -16,4 +16,14 @@ at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps) {
   return weight * h.to(x.scalar_type());
 }
 
+at::Tensor AddRmsNorm(at::Tensor& h, const at::Tensor& out, const at::Tensor& weight, double eps) {
+  if (FusedCpuSupports(h) && weight.scalar_type() == h.scalar_type() &&
+      out.scalar_type() == h.scalar_type() && h.sizes() == out.sizes() && h.is_contiguous() &&
+      out.is_contiguous()) {
+    return FusedAddRmsNorm(h, out, weight, eps);
+  }
+  h = h + out;
+  return RmsNorm(h, weight, eps);
+}
+
 }  // namespace vnp

@@ -8,4 +8,8 @@ namespace vnp {
 
 at::Tensor RmsNorm(const at::Tensor& x, const at::Tensor& weight, double eps);
 
+// h = h + out (the residual stream, updated in place when the fused loop runs), then
+// RmsNorm(h): one pass instead of two ops between the blocks of a layer.
+at::Tensor AddRmsNorm(at::Tensor& h, const at::Tensor& out, const at::Tensor& weight, double eps);
+
 }  // namespace vnp
