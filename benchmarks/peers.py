@@ -318,8 +318,9 @@ def main() -> None:
     ap.add_argument("--parallel", type=lambda v: [int(x) for x in v.split(",")], default=[4, 8, 16],
                     help="llama-server slot counts to sweep, comma-separated")
     ap.add_argument("--hf-batch", type=int, default=16)
-    ap.add_argument("--model", type=Path, default=None,
-                    help="an HF checkpoint folder instead of the bundled SmolLM2 (worker/llama/hf)")
+    ap.add_argument("--model", default=None,
+                    help="an HF checkpoint folder instead of the bundled SmolLM2, or "
+                         "'llama-1b-shape' for the 1B-class random Llama of tests/fixtures")
     ap.add_argument("--prompt-lens", type=lambda s: tuple(int(x) for x in s.split(",")),
                     default=PROMPT_LENS)
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/peers.json")
@@ -327,9 +328,10 @@ def main() -> None:
     PROMPT_LENS[:] = args.prompt_lens
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("VLLM_WORKER_MULTIPROC_METHOD", "spawn")
-    from tests.fixtures.checkpoints import smollm2
+    from tests.fixtures.checkpoints import llama_1b_shape, smollm2
 
-    model = args.model or smollm2()
+    model = (llama_1b_shape() if args.model == "llama-1b-shape" else
+             Path(args.model) if args.model else smollm2())
     vocab = json.loads((model / "config.json").read_text())["vocab_size"]
     threads = os.cpu_count() or 1
     sections = args.sections.split(",")

@@ -23,7 +23,8 @@ struct Projection {
 };
 
 // Several projections of one x (q/k/v, gate/up) in one pass: on the GEMV path they share one
-// parallel region. Same results as Linear on each.
+// parallel region. Same results as Linear on each; the results are new tensors, which callers
+// may overwrite.
 std::vector<at::Tensor> Linears(const at::Tensor& x, const std::vector<Projection>& ps);
 
 // Up to this many rows the GEMV path runs; beyond it, widened-weight fp32 GEMM.
