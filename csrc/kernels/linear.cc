@@ -111,10 +111,12 @@ std::vector<at::Tensor> Linears(const at::Tensor& x, const std::vector<Projectio
     });
     return outs;
   }
+  at::Tensor xf;  // x in fp32, made once for all the widened projections
   for (const auto& p : ps) {
     const bool widen = format && M > kGemvMaxRows && p.w.scalar_type() != at::kFloat;
     if (widen) {
-      outs.push_back(WithBias(WidenedGemm(x.to(at::kFloat).contiguous(), p.w), p.b).to(x.scalar_type()));
+      if (!xf.defined()) xf = x.to(at::kFloat).contiguous();
+      outs.push_back(WithBias(WidenedGemm(xf, p.w), p.b).to(x.scalar_type()));
     } else {
       outs.push_back(p.b.defined() ? at::linear(x, p.w, p.b) : at::linear(x, p.w));
     }
