@@ -73,7 +73,6 @@ class Worker {
 
   const ModelConfig& model_config() const { return decoder_.config(); }
   const NeuronConfig& neuron_config() const { return neuron_config_; }
-  bool kv_allocated() const { return kv_.has_value(); }
   const KvCache* kv() const { return kv_ ? &*kv_ : nullptr; }
 
  private:
