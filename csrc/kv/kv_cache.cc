@@ -4,6 +4,8 @@
 
 #include <ATen/ATen.h>
 
+#include "kernels/huge_pages.h"
+
 namespace vnp {
 
 SlotIndex SlotIndex::FromSlotMapping(const at::Tensor& slot_mapping, int64_t block_size) {
@@ -23,10 +25,14 @@ SlotIndex SlotIndex::FromSlotMapping(const at::Tensor& slot_mapping, int64_t blo
 KvCache::KvCache(int64_t num_layers, int64_t num_blocks, int64_t num_kv_heads, int64_t block_size,
                  int64_t head_dim, c10::ScalarType dtype)
     : num_blocks_(num_blocks), block_size_(block_size) {
-  auto opts = at::TensorOptions().dtype(dtype);
+  // One huge-page allocation for all layers: batched decode streams the whole context's K/V
+  // every step (at batch 32 as many bytes as the weights).
+  const std::vector<int64_t> shape{num_blocks, num_kv_heads, block_size, head_dim};
+  std::vector<at::Tensor> all = HugePageZeros(
+      std::vector<std::vector<int64_t>>(2 * num_layers, shape), dtype);
   for (int64_t i = 0; i < num_layers; ++i) {
-    keys_.push_back(at::zeros({num_blocks, num_kv_heads, block_size, head_dim}, opts));
-    values_.push_back(at::zeros({num_blocks, num_kv_heads, block_size, head_dim}, opts));
+    keys_.push_back(std::move(all[2 * i]));
+    values_.push_back(std::move(all[2 * i + 1]));
   }
 }
 

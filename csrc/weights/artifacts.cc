@@ -198,7 +198,8 @@ absl::StatusOr<PreparedWeights> LoadOrPrepare(const std::string& model_dir, cons
   auto config = ArtifactConfig(model_dir, nc, *key, own_weights);
   if (!config.ok()) return config.status();
   if (auto s = WritePrepared(dir, *config, p, mc, own_weights); !s.ok()) return s;
-  if (own_weights) {  // run from the mapping of what was written, as a second start will
+  if (own_weights) {  // run from what was written, read back as a second start will
+    p.weights = DecoderWeights();  // first, so the converted and the read copy never coexist
     if (auto s = load(dir); !s.ok()) return s;
   }
   return p;

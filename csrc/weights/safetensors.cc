@@ -1,7 +1,6 @@
 #include "weights/safetensors.h"
 
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,11 +13,17 @@
 #include <absl/strings/str_cat.h>
 #include <nlohmann/json.hpp>
 
+#include "kernels/huge_pages.h"
+
 namespace vnp {
 
-class MappedFile {
+// A safetensors file read whole into huge-page memory (kernels/huge_pages.h): the decode step
+// streams every weight once, and from a file mapping that stream would walk 4 KB page tables.
+// Reading costs what first touching a mapping did (the bytes come from the page cache either
+// way) and the peak RSS is the same: a mapping's touched pages count towards RSS too.
+class LoadedFile {
  public:
-  static absl::StatusOr<std::shared_ptr<MappedFile>> Map(const std::string& path) {
+  static absl::StatusOr<std::shared_ptr<LoadedFile>> Read(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDONLY);
     if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", strerror(errno)));
     struct stat st {};
@@ -26,24 +31,35 @@ class MappedFile {
       ::close(fd);
       return absl::InternalError(absl::StrCat("cannot stat ", path));
     }
-    size_t size = static_cast<size_t>(st.st_size);
-    void* data = size == 0 ? nullptr : ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    const size_t size = static_cast<size_t>(st.st_size);
+    auto buffer = HugePageBuffer(size);
+    if (!buffer.ok()) {
+      ::close(fd);
+      return absl::Status(buffer.status().code(),
+                          absl::StrCat("cannot load ", path, ": ", buffer.status().message()));
+    }
+    for (size_t done = 0; done < size;) {
+      const ssize_t n = ::pread(fd, buffer->get() + done, size - done, static_cast<off_t>(done));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        const std::string why = n < 0 ? strerror(errno) : "the file shrank while being read";
+        ::close(fd);
+        return absl::DataLossError(absl::StrCat("cannot read ", path, ": ", why));
+      }
+      done += static_cast<size_t>(n);
+    }
     ::close(fd);
-    if (data == MAP_FAILED) return absl::InternalError(absl::StrCat("cannot mmap ", path));
-    return std::shared_ptr<MappedFile>(new MappedFile(path, static_cast<const char*>(data), size));
+    return std::shared_ptr<LoadedFile>(new LoadedFile(path, *std::move(buffer), size));
   }
-  ~MappedFile() {
-    if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
-  }
-  const char* data() const { return data_; }
+  const char* data() const { return data_.get(); }
   size_t size() const { return size_; }
   const std::string& path() const { return path_; }
 
  private:
-  MappedFile(std::string path, const char* data, size_t size)
-      : path_(std::move(path)), data_(data), size_(size) {}
+  LoadedFile(std::string path, std::shared_ptr<char> data, size_t size)
+      : path_(std::move(path)), data_(std::move(data)), size_(size) {}
   std::string path_;
-  const char* data_;
+  std::shared_ptr<char> data_;
   size_t size_;
 };
 
@@ -109,9 +125,9 @@ absl::Status WriteSafetensors(const std::string& path,
 }
 
 absl::Status Checkpoint::AddFile(const std::string& path) {
-  auto mapped = MappedFile::Map(path);
-  if (!mapped.ok()) return mapped.status();
-  std::shared_ptr<MappedFile> file = *mapped;
+  auto loaded = LoadedFile::Read(path);
+  if (!loaded.ok()) return loaded.status();
+  std::shared_ptr<LoadedFile> file = *loaded;
   auto corrupt = [&](std::string_view why) {
     return absl::DataLossError(absl::StrCat(path, ": corrupt safetensors file: ", std::string(why)));
   };
@@ -199,7 +215,8 @@ absl::StatusOr<at::Tensor> Checkpoint::Get(const std::string& name) const {
   if (it == entries_.end()) return absl::NotFoundError(absl::StrCat("checkpoint has no tensor '", name, "'"));
   const Entry& e = it->second;
   auto keep_alive = e.file;
-  // from_blob wants a mutable pointer; the mapping is read-only, so callers copy before writing.
+  // Tensors share the loaded file: callers copy before writing (from_blob wants a mutable
+  // pointer, the views are meant read-only).
   void* ptr = const_cast<char*>(e.file->data() + e.begin);
   return at::from_blob(ptr, e.shape, [keep_alive](void*) {}, at::TensorOptions().dtype(e.dtype));
 }

@@ -1,5 +1,6 @@
-// Safetensors checkpoints, memory-mapped: tensors are views of the mapping (zero copy) that keep
-// the mapping alive. Handles one file or a sharded `model.safetensors.index.json`.
+// Safetensors checkpoints, each file read once into huge-page memory: tensors are views of that
+// memory (no further copy) that keep it alive. Handles one file or a sharded
+// `model.safetensors.index.json`.
 #pragma once
 
 #include <map>
@@ -12,7 +13,7 @@
 
 namespace vnp {
 
-class MappedFile;
+class LoadedFile;
 
 class Checkpoint {
  public:
@@ -22,13 +23,13 @@ class Checkpoint {
   static absl::StatusOr<Checkpoint> OpenFile(const std::string& path);
 
   bool Has(const std::string& name) const { return entries_.count(name) > 0; }
-  // A read-only view into the mapped file. Copy (or cast) before writing to it.
+  // A view into the loaded file, meant read-only. Copy (or cast) before writing to it.
   absl::StatusOr<at::Tensor> Get(const std::string& name) const;
   std::vector<std::string> Names() const;
 
  private:
   struct Entry {
-    std::shared_ptr<MappedFile> file;
+    std::shared_ptr<LoadedFile> file;
     c10::ScalarType dtype;
     std::vector<int64_t> shape;
     size_t begin = 0;
