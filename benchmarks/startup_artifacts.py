@@ -1,7 +1,7 @@
 """Start-up on a prepared artifact vs preparing it: the C++ worker's load time for the bundled
 model, in one run. Three ways to start, each in a fresh process so nothing is shared in memory:
   prepare   — empty artifact directory: read the checkpoint, cast/fuse, write the artifact;
-  reuse     — the same config again: memory-map the prepared weights, no conversion;
+  reuse     — the same config again: read the prepared weights as they are, no conversion;
   in-memory — save_sharded_checkpoint=false: convert on every start, write nothing.
 The files are in the page cache for all three (the checkpoint was read by the first start).
 Writes JSON with the medians and the reuse/prepare and reuse/in-memory ratios."""

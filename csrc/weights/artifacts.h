@@ -1,7 +1,7 @@
 // Prepared artifacts (NxDI's compiled-model directory): the resolved neuron_config.json beside
 // the prepared weights (converted, fused, cast), in a directory named by a hash of the model and
 // the resolved config, or $NEURON_COMPILED_ARTIFACTS. A second start with the same model and
-// config memory-maps the prepared weights and skips conversion; a changed config gets a new
+// config reads the prepared weights as they are and skips conversion; a changed config gets a new
 // directory, so an override is never silently ignored (unlike vllm-neuron, pitfall P17).
 #pragma once
 

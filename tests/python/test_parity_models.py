@@ -95,7 +95,7 @@ def test_teacher_forced_logits_match_hf(tmp_path, variant, dtype):
 @pytest.mark.parametrize("fused_qkv", [False, True])
 def test_prepared_artifact_reloads_to_the_same_logits(tmp_path, fused_qkv):
     """Stacked experts, q/k norms and fused QKV survive the prepared artifact: a second worker
-    memory-maps it and gives the first one's logits exactly."""
+    reads it back and gives the first one's logits exactly."""
     model_dir = tiny_model("qwen3_moe", tmp_path / "qwen3_moe", dtype=torch.bfloat16)
     ids = torch.randint(0, 128, (40,), generator=torch.Generator().manual_seed(3)).tolist()
     first = make_worker(model_dir, "bfloat16", fused_qkv=fused_qkv)
