@@ -34,10 +34,12 @@ absl::StatusOr<std::shared_ptr<char>> HugePageBuffer(size_t bytes) {
     return absl::ResourceExhaustedError(
         absl::StrCat("cannot map ", bytes, " bytes of memory: ", std::strerror(errno)));
   }
-  auto* begin = static_cast<char*>(raw);
-  auto* aligned = reinterpret_cast<char*>(RoundUp(reinterpret_cast<uintptr_t>(begin), extra ? extra : 1));
+  char* begin = static_cast<char*>(raw);
+  char* end = begin + len + extra;
+  const uintptr_t addr = reinterpret_cast<uintptr_t>(begin);
+  char* aligned = huge ? reinterpret_cast<char*>(RoundUp(addr, kHugePage)) : begin;
   if (aligned > begin) ::munmap(begin, aligned - begin);
-  if (char* end = begin + len + extra; end > aligned + len) ::munmap(aligned + len, end - (aligned + len));
+  if (end > aligned + len) ::munmap(aligned + len, end - (aligned + len));
   // Advice only: without THP the range stays in 4 KB pages, which is correct, just slower.
   if (huge) ::madvise(aligned, len, MADV_HUGEPAGE);
   return std::shared_ptr<char>(aligned, [len](char* p) { ::munmap(p, len); });

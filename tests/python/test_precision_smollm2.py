@@ -24,8 +24,8 @@ def sequences(smollm2_dir) -> list[list[int]]:
 
     def chat(question: str, answer: str) -> list[int]:
         msgs = [{"role": "user", "content": question}]
-        ids = tok.apply_chat_template(msgs, add_generation_prompt=True, return_dict=True)["input_ids"]
-        return list(ids) + tok(answer).input_ids
+        ids = tok.apply_chat_template(msgs, add_generation_prompt=True, return_dict=True)
+        return list(ids["input_ids"]) + tok(answer).input_ids
 
     return [
         chat("What is the capital of France?", "The capital of France is Paris."),
