@@ -10,6 +10,7 @@
 #include <set>
 
 #include <ATen/ops/from_blob.h>
+#include <absl/cleanup/cleanup.h>
 #include <absl/strings/str_cat.h>
 #include <nlohmann/json.hpp>
 
@@ -26,15 +27,12 @@ class LoadedFile {
   static absl::StatusOr<std::shared_ptr<LoadedFile>> Read(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDONLY);
     if (fd < 0) return absl::NotFoundError(absl::StrCat("cannot open ", path, ": ", strerror(errno)));
+    absl::Cleanup close_fd = [fd] { ::close(fd); };
     struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      ::close(fd);
-      return absl::InternalError(absl::StrCat("cannot stat ", path));
-    }
+    if (::fstat(fd, &st) != 0) return absl::InternalError(absl::StrCat("cannot stat ", path));
     const size_t size = static_cast<size_t>(st.st_size);
     auto buffer = HugePageBuffer(size);
     if (!buffer.ok()) {
-      ::close(fd);
       return absl::Status(buffer.status().code(),
                           absl::StrCat("cannot load ", path, ": ", buffer.status().message()));
     }
@@ -43,22 +41,17 @@ class LoadedFile {
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         const std::string why = n < 0 ? strerror(errno) : "the file shrank while being read";
-        ::close(fd);
         return absl::DataLossError(absl::StrCat("cannot read ", path, ": ", why));
       }
       done += static_cast<size_t>(n);
     }
-    ::close(fd);
-    return std::shared_ptr<LoadedFile>(new LoadedFile(path, *std::move(buffer), size));
+    return std::shared_ptr<LoadedFile>(new LoadedFile(*std::move(buffer), size));
   }
   const char* data() const { return data_.get(); }
   size_t size() const { return size_; }
-  const std::string& path() const { return path_; }
 
  private:
-  LoadedFile(std::string path, std::shared_ptr<char> data, size_t size)
-      : path_(std::move(path)), data_(std::move(data)), size_(size) {}
-  std::string path_;
+  LoadedFile(std::shared_ptr<char> data, size_t size) : data_(std::move(data)), size_(size) {}
   std::shared_ptr<char> data_;
   size_t size_;
 };
