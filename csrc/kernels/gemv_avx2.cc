@@ -217,6 +217,23 @@ __m256 Exp8(__m256 x) {
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+// Eight fp32 values rounded to bf16 to nearest even, as c10::BFloat16 does (a NaN to 0x7FC0).
+__m128i RoundBf16(__m256 v) {
+  const __m256i bits = _mm256_castps_si256(v);
+  const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  const __m256i half = _mm256_add_epi32(odd, _mm256_set1_epi32(0x7FFF));
+  __m256i r = _mm256_srli_epi32(_mm256_add_epi32(bits, half), 16);
+  const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
+  r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7FC0), _mm256_castps_si256(nan));
+  // The eight 32-bit lanes' low halves, in order (packus works within 128-bit lanes).
+  return _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0xD8));
+}
+
+// Eight fp32 values rounded to the 16-bit `format` (fp16 also to nearest even).
+__m128i Round16(Format format, __m256 v) {
+  return format == Format::kBf16 ? RoundBf16(v) : _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT);
+}
+
 // Calls F<L> for the loader of `format`.
 template <template <class> class F, class... Args>
 auto ByFormat(Format format, Args... args) {
@@ -242,6 +259,32 @@ void Gemv(Format format, const float* x, int64_t M, int64_t K, const void* w, in
 void AccumulateRows(Format format, const float* a, int64_t lda, int64_t M, const void* v,
                     int64_t n, int64_t D, float* acc) {
   ByFormat<AccumulateRowsOp>(format, a, lda, M, v, n, D, acc);
+}
+
+void StoreRows(Format format, const float* y, int64_t ldy, const float* bias, int64_t M,
+               int64_t n0, int64_t n1, void* out, int64_t ldo) {
+  for (int64_t m = 0; m < M; ++m) {
+    const float* ym = y + m * ldy;
+    auto sum8 = [&](int64_t n) {
+      const __m256 v = _mm256_loadu_ps(ym + n);
+      return bias ? _mm256_add_ps(v, _mm256_loadu_ps(bias + n)) : v;
+    };
+    auto sum1 = [&](int64_t n) { return ym[n] + (bias ? bias[n] : 0.f); };
+    int64_t n = n0;
+    if (format == Format::kF32) {
+      float* o = static_cast<float*>(out) + m * ldo;
+      for (; n + 8 <= n1; n += 8) _mm256_storeu_ps(o + n, sum8(n));
+      for (; n < n1; ++n) o[n] = sum1(n);
+      continue;
+    }
+    uint16_t* o = static_cast<uint16_t*>(out) + m * ldo;
+    for (; n + 8 <= n1; n += 8) {
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(o + n), Round16(format, sum8(n)));
+    }
+    for (; n < n1; ++n) {  // the tail through the same rounding
+      o[n] = static_cast<uint16_t>(_mm_extract_epi16(Round16(format, _mm256_set1_ps(sum1(n))), 0));
+    }
+  }
 }
 
 float ExpSum(float* x, int64_t n, float shift) {
@@ -278,6 +321,10 @@ void AccumulateRows(Format, const float*, int64_t, int64_t, const void*, int64_t
   std::abort();
 }
 float ExpSum(float*, int64_t, float) { std::abort(); }
+void StoreRows(Format, const float*, int64_t, const float*, int64_t, int64_t, int64_t, void*,
+               int64_t) {
+  std::abort();
+}
 }  // namespace vnp::avx2
 
 #endif

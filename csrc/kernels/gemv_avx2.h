@@ -23,6 +23,12 @@ void Gemv(Format format, const float* x, int64_t M, int64_t K, const void* w, in
 void AccumulateRows(Format format, const float* a, int64_t lda, int64_t M, const void* v,
                     int64_t n, int64_t D, float* acc);
 
+// out[m, n] = y[m, n] + bias[n] (bias may be null) rounded to `format` to nearest even, as
+// torch's casts do, for m < M and n0 ≤ n < n1; y and out with row strides ldy and ldo (in
+// elements). The GEMV's results leaving fp32.
+void StoreRows(Format format, const float* y, int64_t ldy, const float* bias, int64_t M,
+               int64_t n0, int64_t n1, void* out, int64_t ldo);
+
 // x[i] = exp(x[i] - shift) for i < n; returns their sum. Softmax's exponentials, eight at a
 // time (relative error within 2e-7 of std::exp between -87 and 88; clamped outside).
 float ExpSum(float* x, int64_t n, float shift);

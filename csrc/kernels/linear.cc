@@ -32,6 +32,7 @@ template <class T>
 std::vector<at::Tensor> Gemv(avx2::Format format, const at::Tensor& x,
                              const std::vector<Projection>& ps) {
   const int64_t M = x.size(0), K = x.size(1), P = static_cast<int64_t>(ps.size());
+  const std::optional<avx2::Format> out_format = Avx2Format(x);  // nullopt for fp64
   at::Tensor xc = x.contiguous();
   const T* xs = xc.const_data_ptr<T>();
   std::vector<float> xf(M * K);
@@ -62,6 +63,10 @@ std::vector<at::Tensor> Gemv(avx2::Format format, const at::Tensor& x,
       avx2::Gemv(format, xf.data(), M, K, ws[p].const_data_ptr(), lo, hi, yp, total);
       const float* bp = bs[p].defined() ? bs[p].const_data_ptr<float>() : nullptr;
       T* op = outs[p].data_ptr<T>();
+      if (out_format) {
+        avx2::StoreRows(*out_format, yp, total, bp, M, lo, hi, op, N);
+        continue;
+      }
       for (int64_t m = 0; m < M; ++m) {
         for (int64_t n = lo; n < hi; ++n) {
           op[m * N + n] = static_cast<T>(yp[m * total + n] + (bp ? bp[n] : 0.f));

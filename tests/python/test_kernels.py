@@ -42,3 +42,21 @@ def test_linear_matches_fp32_reference(dtype, rows, k, n, bias):
 
 def test_threshold_is_inside_tested_rows():
     assert 13 < linear_gemv_max_rows() < 200  # both paths are covered above
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
+@pytest.mark.parametrize("rows", [1, 5])
+def test_output_rounding_is_torchs_cast(dtype, rows):
+    """The GEMV rounds its fp32 sums (bias added) to the activation dtype with vector code; it
+    must round exactly as torch's cast does: ties to even, NaN, ±inf, overflow and subnormals,
+    in the vector body and the tail. With x = 1 and K = 1 each output is exactly w + b in fp32."""
+    info = torch.finfo(dtype)
+    w = torch.tensor([1.0, 1.0078125, 1.0, 1.0078125, float("nan"), float("inf"), -float("inf"),
+                      info.max, -info.max, info.tiny, -info.tiny, 0.0, -0.0, 3.0, 1e-3, 1e3, 7.0,
+                      info.max, info.smallest_normal])
+    b = torch.tensor([2**-8, 2**-8, 2**-11, 2**-11, 0.0, 0.0, 0.0, info.max, -info.max,
+                      info.tiny / 4, 0.0, 0.0, 0.0, 2**-9, 0.0, 0.5, -0.25, -info.max, info.tiny / 2])
+    w, b = w.to(dtype).view(-1, 1), b.to(dtype)
+    x = torch.ones(rows, 1, dtype=dtype)
+    want = (w.float().view(1, -1) + b.float()).to(dtype).expand(rows, -1)
+    torch.testing.assert_close(linear(x, w, b), want, rtol=0, atol=0, equal_nan=True)
