@@ -1,24 +1,33 @@
 #include "runtime/heap.h"
 
 #include <cstdlib>
-#include <cstring>
-#include <mutex>
+#include <string>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
 
+#include <absl/strings/str_cat.h>
+
 namespace vnp {
 
-void KeepStepAllocationsOnHeap() {
+absl::Status KeepStepAllocationsOnHeap() {
+  static const absl::Status status = [] {
+    const char* env = std::getenv("VNP_HEAP_POLICY");
+    const std::string policy = env ? env : "";
+    if (policy == "glibc") return absl::OkStatus();
+    if (!policy.empty() && policy != "heap") {
+      return absl::InvalidArgumentError(
+          absl::StrCat("VNP_HEAP_POLICY='", policy,
+                       "' is not a heap policy; allowed: heap (the default), glibc"));
+    }
 #if defined(__GLIBC__)
-  static std::once_flag once;
-  std::call_once(once, [] {
-    if (const char* p = std::getenv("VNP_HEAP_POLICY"); p && std::strcmp(p, "glibc") == 0) return;
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
-  });
 #endif
+    return absl::OkStatus();
+  }();
+  return status;
 }
 
 }  // namespace vnp

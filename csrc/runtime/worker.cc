@@ -35,7 +35,7 @@ absl::StatusOr<std::unique_ptr<Worker>> Worker::Create(const std::string& model_
                                                        uint64_t seed, const std::string& draft_dir) {
   auto nc = NeuronConfig::FromJson(neuron_config_json);
   if (!nc.ok()) return nc.status();
-  KeepStepAllocationsOnHeap();
+  if (auto s = KeepStepAllocationsOnHeap(); !s.ok()) return s;
   auto mc = ModelConfig::FromFile((std::filesystem::path(model_dir) / "config.json").string());
   if (!mc.ok()) return mc.status();
   if (auto s = nc->CheckModel(*mc); !s.ok()) return s;

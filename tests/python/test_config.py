@@ -204,3 +204,24 @@ def test_checkpoint_tensor_errors_name_the_tensor(tmp_path):
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16", "float16"])
 def test_vllm_dtype_reaches_the_worker(model_dir, dtype):
     assert resolved(engine_config(model_dir, dtype=dtype))["torch_dtype"] == dtype
+
+
+def test_unknown_heap_policy_stops_the_worker_naming_the_allowed_ones(model_dir):
+    """VNP_HEAP_POLICY is read once per process, so each value gets a fresh one."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("from vllm_neuron_plugin.core import Worker\n"
+            f"Worker({str(model_dir)!r}, '{{\"torch_dtype\": \"float32\"}}')\n"
+            "print('created')\n")
+    for policy, ok in (("glibc", True), ("heap", True), ("glibcc", False)):
+        env = {**os.environ, "VNP_HEAP_POLICY": policy}
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                           timeout=300)
+        if ok:
+            assert r.returncode == 0 and "created" in r.stdout, r.stderr
+        else:
+            assert r.returncode != 0
+            assert ("ValueError: VNP_HEAP_POLICY='glibcc' is not a heap policy; allowed: heap "
+                    "(the default), glibc") in r.stderr, r.stderr
