@@ -1,6 +1,9 @@
 """Serving: vLLM's own `vllm bench serve` (random dataset, same seed, so the same prompts) against
 our `vllm serve` and against llama.cpp's server (`--parallel` slots, continuous batching, its
-OpenAI /v1/completions endpoint), at each request rate, in one run. SmolLM2-135M-Instruct, bf16,
+OpenAI /v1/completions endpoint), at each request rate, in one run. Each rate has its own seed
+(its index in --rates): both servers keep earlier prompts' KV (vLLM's prefix cache, llama-server's
+slot cache), so a rate that repeated an earlier rate's prompts would measure cache hits, not
+prefill. SmolLM2-135M-Instruct, bf16,
 every core. Reports request and output-token throughput and TTFT / ITL percentiles; writes
 benchmarks/results/serving.json and prints a table.
 
@@ -42,14 +45,15 @@ def wait_ready(url: str, proc: subprocess.Popen, timeout: float = 600) -> None:
     raise TimeoutError(url)
 
 
-def bench(backend: str, model: Path, rate: float, args: argparse.Namespace, out_dir: Path) -> dict:
+def bench(backend: str, model: Path, rate: float, seed: int, args: argparse.Namespace,
+          out_dir: Path) -> dict:
     name = f"{backend}-{rate}.json"
     subprocess.run(["vllm", "bench", "serve", "--backend", "openai",
                     "--base-url", f"http://127.0.0.1:{PORT}", "--endpoint", "/v1/completions",
                     "--model", "smollm2", "--tokenizer", str(model), "--dataset-name", "random",
                     "--random-input-len", str(args.input_len), "--random-output-len", str(args.output_len),
                     "--num-prompts", str(args.num_prompts), "--request-rate", str(rate),
-                    "--ignore-eos", "--seed", "0", "--disable-tqdm", "--num-warmups", "2", "--percentile-metrics", "ttft,itl",
+                    "--ignore-eos", "--seed", str(seed), "--disable-tqdm", "--num-warmups", "2", "--percentile-metrics", "ttft,itl",
                     "--metric-percentiles", "50,99", "--save-result", "--result-dir", str(out_dir),
                     "--result-filename", name],
                    check=True, capture_output=True, text=True)
@@ -62,7 +66,8 @@ def run_server(cmd: list[str], health: str, model: Path, backend: str, args, out
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         wait_ready(health, proc)
-        return {str(rate): bench(backend, model, rate, args, out_dir) for rate in args.rates}
+        return {str(rate): bench(backend, model, rate, seed, args, out_dir)
+                for seed, rate in enumerate(args.rates)}
     finally:
         proc.terminate()
         try:
@@ -86,7 +91,8 @@ def main() -> None:
     threads = os.cpu_count() or 1
     result = {"model": "SmolLM2-135M-Instruct", "dtype": "bfloat16", "threads": threads,
               "num_prompts": args.num_prompts, "input_len": args.input_len,
-              "output_len": args.output_len, "llama_server_parallel": args.parallel}
+              "output_len": args.output_len, "llama_server_parallel": args.parallel,
+              "seeds": {str(rate): seed for seed, rate in enumerate(args.rates)}}
     with tempfile.TemporaryDirectory() as tmp:
         out_dir = Path(tmp)
         result["ours"] = run_server(
