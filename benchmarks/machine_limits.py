@@ -2,11 +2,16 @@
 
 Measured, with torch's intra-op threads (default: every core):
   - memory read bandwidth: summing a tensor far larger than the last-level cache;
-  - peak matmul FLOP/s: square x @ W^T (a linear layer's GEMM) in fp32 and bf16.
-Derived, per model (SmolLM2-135M from its config.json; the 1B-class Llama shape of issue 6):
+  - peak matmul FLOP/s: x @ W^T (a linear layer's GEMM) in fp32 and bf16, the best of square
+    sizes 1024, 2048 and 4096 and of each model's MLP up-projection at 512 tokens (MKL's rate
+    depends on the shape, and a peak must not sit below what the models' own GEMMs reach).
+Derived, per model (SmolLM2-135M from its config.json; the 1B-class Llama shape that
+tests/fixtures builds and peers.py --model llama-1b-shape runs):
   - batch-1 decode: each token reads every weight once (plus its KV), so
     tokens/s <= bandwidth / (weight bytes + KV bytes per token at the given context);
-  - prefill: 2 * params FLOPs per token, so tokens/s <= peak FLOP/s / (2 * params), at the
+  - prefill: 2 FLOPs per decoder-layer weight per token (the embedding is a lookup, and the
+    lm_head runs for the prompt's last token only; attention's own FLOPs are left out, a few %
+    at these lengths), so tokens/s <= peak FLOP/s / (2 * layer params), at the
     better of the dtype's own GEMM peak and fp32's: our kernels widen 16-bit weights and run
     fp32 GEMM (kernels/linear.h), so on a host without bf16 FMA units fp32's peak is the bound.
 Writes JSON; prints a table."""
@@ -25,10 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.timing import median_seconds  # noqa: E402
-
-# issue 6: hidden 2048, 16 layers, 32 q / 8 kv heads; the rest as Llama 3.2 1B.
-LLAMA_1B = dict(vocab_size=128256, hidden_size=2048, intermediate_size=8192, num_hidden_layers=16,
-                num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=True)
+from tests.fixtures.checkpoints import LLAMA_1B_SHAPE, smollm2  # noqa: E402
 
 
 def read_bandwidth(gib: float, runs: int) -> float:
@@ -37,14 +39,14 @@ def read_bandwidth(gib: float, runs: int) -> float:
     return x.numel() * 4 / seconds
 
 
-def matmul_flops(dtype: torch.dtype, n: int, runs: int) -> float:
-    """x @ W^T with W stored [out, in], as every linear layer runs. (On this AVX2 host a bf16
+def matmul_flops(dtype: torch.dtype, m: int, k: int, n: int, runs: int) -> float:
+    """x [m, k] @ W^T with W stored [n, k], as every linear layer runs. (On this AVX2 host a bf16
     torch.mm with an untransposed right operand takes a reference path 60x slower: 0.3 GFLOP/s
     against 19 for linear; fp32 is the same either way.)"""
-    x = torch.randn(n, n).to(dtype)
-    w = torch.randn(n, n).to(dtype)
+    x = torch.randn(m, k).to(dtype)
+    w = torch.randn(n, k).to(dtype)
     seconds = median_seconds(lambda: torch.nn.functional.linear(x, w), runs)
-    return 2 * n**3 / seconds
+    return 2 * m * k * n / seconds
 
 
 def shape_of(cfg: dict) -> dict:
@@ -56,6 +58,7 @@ def shape_of(cfg: dict) -> dict:
     embed = cfg["vocab_size"] * h
     lm_head = 0 if cfg.get("tie_word_embeddings") else embed
     return {"params": layers * per_layer + embed + lm_head + h,
+            "prefill_params": layers * per_layer,
             # decode reads the whole lm_head but only one embedding row
             "decode_params": layers * per_layer + cfg["vocab_size"] * h + h,
             "kv_per_token": 2 * layers * kv * d}
@@ -68,12 +71,12 @@ def main() -> None:
     ap.add_argument("--context", type=int, default=512, help="tokens in KV for the decode bound")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "machine_limits.json")
     args = ap.parse_args()
-    from tests.fixtures.checkpoints import smollm2
-
     bandwidth = read_bandwidth(args.gib, args.runs)
-    flops = {name: matmul_flops(dt, 2048, args.runs)
+    models = {"SmolLM2-135M": json.loads((smollm2() / "config.json").read_text()), "Llama-1B-shape": LLAMA_1B_SHAPE}
+    shapes = [(n, n, n) for n in (1024, 2048, 4096)]
+    shapes += [(512, cfg["hidden_size"], cfg["intermediate_size"]) for cfg in models.values()]
+    flops = {name: max(matmul_flops(dt, *shape, args.runs) for shape in shapes)
              for name, dt in (("float32", torch.float32), ("bfloat16", torch.bfloat16))}
-    models = {"SmolLM2-135M": json.loads((smollm2() / "config.json").read_text()), "Llama-1B-shape": LLAMA_1B}
     bounds = {}
     for name, cfg in models.items():
         s = shape_of(cfg)
@@ -82,7 +85,7 @@ def main() -> None:
             bounds[f"{name}/{dtype}"] = {
                 "params": s["params"],
                 "decode_tokens_per_s_bound": round(bandwidth / bytes_per_token, 1),
-                "prefill_tokens_per_s_bound": round(max(flops[dtype], flops["float32"]) / (2 * s["params"]), 1),
+                "prefill_tokens_per_s_bound": round(max(flops[dtype], flops["float32"]) / (2 * s["prefill_params"]), 1),
             }
     out = {"machine": platform.machine(), "processor": platform.processor(),
            "threads": torch.get_num_threads(), "torch": torch.__version__,

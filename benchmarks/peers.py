@@ -94,7 +94,9 @@ def bench_worker(model: Path, dtype: str, new_tokens: int, vocab: int) -> dict:
         return worker.generate([ids], new, block_size=BLOCK, num_blocks=blocks)[1]
 
     step_seconds(prompt_ids(128, 99, vocab), 2)  # warm-up (first touch of weights and KV)
-    ttft = {n: step_seconds(prompt_ids(n, n, vocab), 1)[0] for n in PROMPT_LENS}
+    # Three prompts per length, their rates averaged, as llama-bench does with its -r 3.
+    ttft = {n: n / statistics.mean(n / step_seconds(prompt_ids(n, n + r, vocab), 1)[0] for r in range(3))
+            for n in PROMPT_LENS}
     itl_at = {depth: step_seconds(prompt_ids(depth, depth + 1, vocab), new_tokens + 1)[1:]
               for depth in DECODE_DEPTHS}
     itl = itl_at[DECODE_DEPTHS[0]]
@@ -103,17 +105,28 @@ def bench_worker(model: Path, dtype: str, new_tokens: int, vocab: int) -> dict:
     size = {"float32": 4, "bfloat16": 2, "float16": 2}
     weight_bytes = sum(f.stat().st_size for f in model.glob("*.safetensors"))
     weight_bytes = weight_bytes * size[dtype] // size[on_disk]
-    return {
+    rate_at = {depth: 1 / statistics.median(v) for depth, v in itl_at.items()}
+    out = {
         "ttft_s": {str(k): round(v, 4) for k, v in ttft.items()},
         "prefill_tok_s": {str(k): round(k / v, 1) for k, v in ttft.items()},
         "itl_ms": {q: round(pct(itl, p) * 1e3, 2) for q, p in (("p50", .5), ("p90", .9), ("p99", .99))},
         "decode_tok_s": round(1 / statistics.median(itl), 1),
-        "decode_tok_s_at_depth": {str(k): round(1 / statistics.median(v), 1) for k, v in itl_at.items()},
+        "decode_tok_s_at_depth": {str(k): round(v, 1) for k, v in rate_at.items()},
         "rss_before_load_mb": round(rss_before),
-        "rss_peak_mb": round(rss_mb()),
+        "rss_peak_mb": round(rss_mb()),  # before the bandwidth test's 2 GiB below
         "weights_mb": round(weight_bytes / 2**20),
         "kv_mb": round(kv_bytes / 2**20),
     }
+    # The decode roofline from the bandwidth measured now: this host's bandwidth moves by ~10%
+    # between runs, so a bound from another run's figure would misstate the fraction.
+    from benchmarks.machine_limits import read_bandwidth, shape_of
+
+    bandwidth, shape = read_bandwidth(2.0, 5), shape_of(cfg)
+    bound = {depth: bandwidth / ((shape["decode_params"] + shape["kv_per_token"] * depth) * size[dtype])
+             for depth in DECODE_DEPTHS}
+    out["read_bandwidth_gb_s"] = round(bandwidth / 1e9, 2)
+    out["decode_roofline_fraction_at_depth"] = {str(d): round(rate_at[d] / bound[d], 3) for d in DECODE_DEPTHS}
+    return out
 
 
 # --- llama.cpp ------------------------------------------------------------------------------
@@ -231,11 +244,12 @@ def bench_hf(model: Path, new_tokens: int, batch: int, vocab: int) -> dict:
 
 # --- end to end through vLLM ----------------------------------------------------------------
 
-def bench_vllm(model: Path, new_tokens: int, prompts: list[list[int]], vocab: int) -> dict:
+def bench_vllm(model: Path, new_tokens: int, prompts: list[list[int]], vocab: int,
+               max_num_seqs: int) -> dict:
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
 
-    llm = LLM(model=str(model), dtype="bfloat16", max_model_len=2048, max_num_seqs=32, seed=0,
+    llm = LLM(model=str(model), dtype="bfloat16", max_model_len=2048, max_num_seqs=max_num_seqs, seed=0,
               max_num_batched_tokens=2048, kv_cache_memory_bytes=KV_BYTES)
 
     def run(batch: list[list[int]], n: int) -> float:
@@ -252,7 +266,8 @@ def bench_vllm(model: Path, new_tokens: int, prompts: list[list[int]], vocab: in
     llm.llm_engine.engine_core.shutdown()  # stop its engine process before a later section measures
     return {"ttft_128_s": round(ttft, 4), "itl_mean_ms": round((total - ttft) / new_tokens * 1e3, 2),
             "decode_tok_s": round(new_tokens / (total - ttft), 1), "requests": len(prompts),
-            "output_tok_s": round(len(prompts) * new_tokens / dt, 1), "seconds": round(dt, 2)}
+            "output_tok_s": round(len(prompts) * new_tokens / dt, 1), "seconds": round(dt, 2),
+            "max_num_seqs": max_num_seqs}
 
 
 def bench_vllm_cpu(args: argparse.Namespace) -> dict:
@@ -272,7 +287,8 @@ def bench_vllm_cpu(args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "vllm_cpu.json"
         subprocess.run([sys.executable, __file__, "--sections", "vllm", "--out", str(out),
-                        "--new-tokens", str(args.new_tokens), "--prompts", str(args.prompts)],
+                        "--new-tokens", str(args.new_tokens), "--prompts", str(args.prompts),
+                        "--max-num-seqs", ",".join(map(str, args.max_num_seqs))],
                        env=env, check=True)
         child = json.loads(out.read_text())["vllm"]
     child.update({"version": cache.name, "preload": [Path(p).name for p in preload]})
@@ -317,6 +333,8 @@ def main() -> None:
     ap.add_argument("--prompts", type=int, default=256, help="offline-throughput requests")
     ap.add_argument("--parallel", type=lambda v: [int(x) for x in v.split(",")], default=[4, 8, 16],
                     help="llama-server slot counts to sweep, comma-separated")
+    ap.add_argument("--max-num-seqs", type=lambda v: [int(x) for x in v.split(",")], default=[32],
+                    help="vLLM --max-num-seqs values to sweep for the vllm sections, comma-separated")
     ap.add_argument("--hf-batch", type=int, default=16)
     ap.add_argument("--model", default=None,
                     help="an HF checkpoint folder instead of the bundled SmolLM2, or "
@@ -348,17 +366,20 @@ def main() -> None:
         result["llama"] = bench_llama(bin_dir, model_gguf, threads, args.new_tokens)
     if "hf" in sections:
         result["hf"] = bench_hf(model, args.new_tokens, args.hf_batch, vocab)
+    # A sweep runs once per setting; the table compares each system's best offline throughput
+    # ("its best parallel setting", issue 6), for vLLM and for llama-server alike.
+    best = lambda sweep: max(sweep, key=lambda r: r["output_tok_s"])  # noqa: E731
     if "vllm" in sections:
-        result["vllm"] = bench_vllm(model, args.new_tokens, prompts, vocab)
+        sweep = [bench_vllm(model, args.new_tokens, prompts, vocab, n) for n in args.max_num_seqs]
+        result["vllm_sweep"] = sweep
+        result["vllm"] = best(sweep)
     if "vllm_cpu" in sections:
         result["vllm_cpu"] = bench_vllm_cpu(args)
     if "llama_server" in sections:
-        # One run per slot count; the table compares against the best ("its best parallel
-        # setting", issue 6).
         sweep = [bench_llama_server(bin_dir, model_gguf, threads, prompts, args.new_tokens, n)
                  for n in args.parallel]
         result["llama_server_sweep"] = sweep
-        result["llama_server"] = max(sweep, key=lambda r: r["output_tok_s"])
+        result["llama_server"] = best(sweep)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))
