@@ -64,6 +64,12 @@ def shape_of(cfg: dict) -> dict:
             "kv_per_token": 2 * layers * kv * d}
 
 
+def decode_bound(shape: dict, context: int, elem_bytes: int, bandwidth: float) -> float:
+    """Batch-1 decode tokens/s at `bandwidth` bytes/s: every weight the step reads, plus the KV
+    of `context` tokens, once per token."""
+    return bandwidth / ((shape["decode_params"] + shape["kv_per_token"] * context) * elem_bytes)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
@@ -81,10 +87,9 @@ def main() -> None:
     for name, cfg in models.items():
         s = shape_of(cfg)
         for dtype, size in (("float32", 4), ("bfloat16", 2)):
-            bytes_per_token = (s["decode_params"] + s["kv_per_token"] * args.context) * size
             bounds[f"{name}/{dtype}"] = {
                 "params": s["params"],
-                "decode_tokens_per_s_bound": round(bandwidth / bytes_per_token, 1),
+                "decode_tokens_per_s_bound": round(decode_bound(s, args.context, size, bandwidth), 1),
                 "prefill_tokens_per_s_bound": round(max(flops[dtype], flops["float32"]) / (2 * s["prefill_params"]), 1),
             }
     out = {"machine": platform.machine(), "processor": platform.processor(),

@@ -119,13 +119,12 @@ def bench_worker(model: Path, dtype: str, new_tokens: int, vocab: int) -> dict:
     }
     # The decode roofline from the bandwidth measured now: this host's bandwidth moves by ~10%
     # between runs, so a bound from another run's figure would misstate the fraction.
-    from benchmarks.machine_limits import read_bandwidth, shape_of
+    from benchmarks.machine_limits import decode_bound, read_bandwidth, shape_of
 
     bandwidth, shape = read_bandwidth(2.0, 5), shape_of(cfg)
-    bound = {depth: bandwidth / ((shape["decode_params"] + shape["kv_per_token"] * depth) * size[dtype])
-             for depth in DECODE_DEPTHS}
     out["read_bandwidth_gb_s"] = round(bandwidth / 1e9, 2)
-    out["decode_roofline_fraction_at_depth"] = {str(d): round(rate_at[d] / bound[d], 3) for d in DECODE_DEPTHS}
+    out["decode_roofline_fraction_at_depth"] = {
+        str(d): round(rate_at[d] / decode_bound(shape, d, size[dtype], bandwidth), 3) for d in DECODE_DEPTHS}
     return out
 
 

@@ -3,9 +3,8 @@ our `vllm serve` and against llama.cpp's server (`--parallel` slots, continuous 
 OpenAI /v1/completions endpoint), at each request rate, in one run. Each rate has its own seed
 (its index in --rates): both servers keep earlier prompts' KV (vLLM's prefix cache, llama-server's
 slot cache), so a rate that repeated an earlier rate's prompts would measure cache hits, not
-prefill. SmolLM2-135M-Instruct, bf16,
-every core. Reports request and output-token throughput and TTFT / ITL percentiles; writes
-benchmarks/results/serving.json and prints a table.
+prefill. SmolLM2-135M-Instruct, bf16, every core. Reports request and output-token throughput
+and TTFT / ITL percentiles; writes benchmarks/results/serving.json and prints a table.
 
 Usage: python benchmarks/serving.py [--rates 0.25,0.5,1] [--num-prompts 32]"""
 
