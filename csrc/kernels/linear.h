@@ -5,7 +5,8 @@
 //   fp32 sgemv reached about half the read bandwidth;
 // - more rows (prefill), 16-bit weights are widened a cache-sized block at a time into fp32
 //   GEMM: torch's bf16 GEMM runs at a fraction of its fp32 rate on CPUs without bf16 FMA units.
-// Elsewhere, at::linear.
+// On a CPU with them (AVX512_BF16), bf16 weights beyond a few rows take torch's bf16 linear
+// as it is, the fastest there. Elsewhere, at::linear.
 #pragma once
 
 #include <vector>
@@ -27,7 +28,8 @@ struct Projection {
 // may overwrite.
 std::vector<at::Tensor> Linears(const at::Tensor& x, const std::vector<Projection>& ps);
 
-// Up to this many rows the GEMV path runs; beyond it, widened-weight fp32 GEMM.
-int64_t LinearGemvMaxRows();
+// Up to this many rows the GEMV path runs for weights of dtype `w`; beyond it, widened-weight
+// fp32 GEMM, or for bf16 on a CPU with bf16 units, torch's bf16 linear.
+int64_t LinearGemvMaxRows(c10::ScalarType w);
 
 }  // namespace vnp

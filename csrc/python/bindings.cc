@@ -159,9 +159,10 @@ PYBIND11_MODULE(_C, m) {
     py::gil_scoped_release release;
     return Linear(x, w, b.value_or(at::Tensor()));
   }, py::arg("x"), py::arg("w"), py::arg("b") = py::none(),
-  "x·wᵀ + b as the decoder runs it (16-bit weights: AVX2 GEMV up to linear_gemv_max_rows rows, "
-  "widened fp32 GEMM beyond).");
-  m.def("linear_gemv_max_rows", &LinearGemvMaxRows);
+  "x·wᵀ + b as the decoder runs it (16-bit weights: AVX2 GEMV up to linear_gemv_max_rows(w) "
+  "rows; beyond, widened fp32 GEMM, or torch's bf16 linear on a CPU with bf16 units).");
+  m.def("linear_gemv_max_rows", [](const at::Tensor& w) { return LinearGemvMaxRows(w.scalar_type()); },
+        py::arg("w"), "Rows up to which linear(x, w) takes the GEMV path for this weight's dtype.");
 
   // The worker's sampler on given logits (tests and benchmarks/sampling_cost.py). `config` is
   // override_neuron_config JSON: its on_device_sampling_config picks NxDI's mode.

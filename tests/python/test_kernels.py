@@ -1,7 +1,7 @@
 """The CPU projection kernel (core.linear) against an fp32 reference rounded to the activation
-dtype, across both of its paths (the AVX2 GEMV up to linear_gemv_max_rows rows, the
-block-widened fp32 GEMM beyond) and their edges: row counts around the 4-row groups and the
-threshold, K not a multiple of the 8/16/32-wide loops, N not a multiple of a block or of the
+dtype, across its paths (the AVX2 GEMV up to linear_gemv_max_rows(w) rows; beyond, the
+block-widened fp32 GEMM, or torch's bf16 linear for bf16 on a CPU with bf16 units) and their
+edges: row counts around the 4-row groups and the thresholds, K not a multiple of the 8/16/32-wide loops, N not a multiple of a block or of the
 3-row register tile (remainders 0, 1, 2), bias, and
 bf16 / fp16 / fp32 weights. A wrong tail, block edge or bias shows as an element off by far more
 than one rounding step of the output dtype."""
@@ -23,8 +23,11 @@ def reference(x, w, b, dtype):
     return y.to(dtype)
 
 
+ROWS = [1, 2, 3, 4, 5, 6, 7, 13, 128, 129, 200]
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
-@pytest.mark.parametrize("rows", [1, 2, 3, 4, 5, 6, 7, 13, 128, 129, 200])
+@pytest.mark.parametrize("rows", ROWS)
 @pytest.mark.parametrize("k,n", [(64, 128), (77, 131), (576, 1536), (1000, 301)])
 @pytest.mark.parametrize("bias", [False, True])
 def test_linear_matches_fp32_reference(dtype, rows, k, n, bias):
@@ -40,8 +43,14 @@ def test_linear_matches_fp32_reference(dtype, rows, k, n, bias):
     torch.testing.assert_close(got.float(), want.float(), rtol=step, atol=step * 4)
 
 
-def test_threshold_is_inside_tested_rows():
-    assert 13 < linear_gemv_max_rows() < 200  # both paths are covered above
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
+def test_threshold_is_inside_tested_rows(dtype):
+    """Both paths are covered above for every dtype: bf16 weights switch to torch's bf16 linear
+    after 4 rows on a CPU with bf16 units, the rest to the widened GEMM after 128."""
+    native_bf16 = dtype == torch.bfloat16 and torch.cpu._is_avx512_bf16_supported()
+    t = linear_gemv_max_rows(torch.empty(1, 1, dtype=dtype))
+    assert t == (4 if native_bf16 else 128)
+    assert min(ROWS) <= t < max(ROWS)
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16], ids=str)
