@@ -14,17 +14,23 @@ bool CpuHasAvx2Kernels() {
 #endif
 }
 
-bool CpuHasNativeBf16Gemm() {
+bool CpuHasAvx512Bf16() {
 #if defined(__x86_64__)
-  // oneDNN's AVX-512 bf16 kernels need BW/VL/DQ beside the BF16 dot products.
-  static const bool has = __builtin_cpu_supports("avx512bf16") &&
-                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-                          __builtin_cpu_supports("avx512dq") && at::hasMKLDNN() &&
-                          at::globalContext().userEnabledMkldnn();
+  // BW/VL/DQ beside the BF16 dot products: our kernel's masked 16-bit loads need BW, and
+  // oneDNN's AVX-512 bf16 kernels all three.
+  static const bool has = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                          __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+                          __builtin_cpu_supports("avx512bf16");
   return has;
 #else
   return false;
 #endif
+}
+
+bool CpuHasNativeBf16Gemm() {
+  static const bool has =
+      CpuHasAvx512Bf16() && at::hasMKLDNN() && at::globalContext().userEnabledMkldnn();
+  return has;
 }
 
 std::optional<avx2::Format> Avx2Format(const at::Tensor& t) {

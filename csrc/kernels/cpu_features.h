@@ -12,6 +12,9 @@ namespace vnp {
 // True when the AVX2 kernels are compiled in (x86-64 builds) and the CPU has AVX2, FMA, F16C.
 bool CpuHasAvx2Kernels();
 
+// AVX-512 with the BF16 dot-product instructions (avx512::GemvBf16 runs).
+bool CpuHasAvx512Bf16();
+
 // True when torch's bf16 matmul runs on bf16 dot-product units (x86 AVX512_BF16, through
 // oneDNN): then it computes in fp32 from bf16 operands at 2-3x the fp32 GEMM's rate, and
 // widening bf16 weights to fp32 only slows it.

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include <ATen/ATen.h>
@@ -9,6 +10,7 @@
 
 #include "kernels/cpu_features.h"
 #include "kernels/dynamic_parallel.h"
+#include "kernels/gemv_avx512.h"
 
 namespace vnp {
 namespace {
@@ -17,12 +19,13 @@ namespace {
 // GEMV, which reads each 16-bit weight once, beats widening the weight for torch's fp32 GEMM
 // (which then also packs it); at 256 rows the two tie, at 512 the GEMM wins.
 constexpr int64_t kGemvMaxRows = 128;
-// With bf16 dot-product units (CpuHasNativeBf16Gemm), torch's own bf16 linear beats the GEMV
-// from 5 rows on SmolLM2's shapes (a 2-core Zen 4: 1.1-1.7x at 8-16 rows, 2.3-2.5x at 128),
-// and the GEMV is 1.2-2.3x faster at 2-4 rows, where oneDNN's per-call cost dominates.
-constexpr int64_t kNativeBf16GemvMaxRows = 4;
+// With bf16 dot-product units (CpuHasNativeBf16Gemm), the GEMV's AVX-512 BF16 tiles beat
+// torch's own bf16 linear (oneDNN) up to here and tie at 32 rows on SmolLM2's shapes (a 2-core
+// Zen 4: 1.1-1.6x at 16 rows, 1.0-1.2x at 32, 0.97-0.99x at 64 for the MLP shapes); beyond, the
+// oneDNN GEMM, 2.3-2.5x faster than widening the weight for the fp32 GEMM.
+constexpr int64_t kNativeBf16GemvMaxRows = 32;
 
-// torch's bf16 linear runs on the CPU's bf16 units: no widening, no GEMV beyond a few rows.
+// torch's bf16 linear runs on the CPU's bf16 units: beyond kNativeBf16GemvMaxRows, no widening.
 bool NativeBf16(const at::Tensor& x, const at::Tensor& w) {
   return x.scalar_type() == at::kBFloat16 && w.scalar_type() == at::kBFloat16 &&
          w.device().is_cpu() && CpuHasNativeBf16Gemm();
@@ -45,8 +48,13 @@ std::vector<at::Tensor> Gemv(avx2::Format format, const at::Tensor& x,
   const std::optional<avx2::Format> out_format = Avx2Format(x);  // nullopt for fp64
   at::Tensor xc = x.contiguous();
   const T* xs = xc.const_data_ptr<T>();
-  std::vector<float> xf(M * K);
-  for (int64_t i = 0; i < M * K; ++i) xf[i] = static_cast<float>(xs[i]);
+  // bf16 x and weights on bf16 dot-product units: both as stored, x not widened. Not at one
+  // row, which is bandwidth-bound and where the AVX2 loop read 2-15% faster (weights cycled
+  // through more than the L3 holds, alternating in one process).
+  const bool dot_bf16 = std::is_same_v<T, c10::BFloat16> && format == avx2::Format::kBf16 &&
+                        M >= 2 && CpuHasAvx512Bf16();
+  std::vector<float> xf(dot_bf16 ? 0 : M * K);
+  for (int64_t i = 0; i < static_cast<int64_t>(xf.size()); ++i) xf[i] = static_cast<float>(xs[i]);
   std::vector<at::Tensor> ws(P), bs(P), outs(P);
   std::vector<int64_t> start(P + 1, 0);  // projection p owns virtual rows [start[p], start[p+1])
   for (int64_t p = 0; p < P; ++p) {
@@ -70,7 +78,12 @@ std::vector<at::Tensor> Gemv(avx2::Format format, const at::Tensor& x,
       if (lo >= hi) continue;
       const int64_t N = start[p + 1] - start[p];
       float* yp = y.get() + start[p];
-      avx2::Gemv(format, xf.data(), M, K, ws[p].const_data_ptr(), lo, hi, yp, total);
+      if (dot_bf16) {
+        avx512::GemvBf16(reinterpret_cast<const uint16_t*>(xs), M, K,
+                         static_cast<const uint16_t*>(ws[p].const_data_ptr()), lo, hi, yp, total);
+      } else {
+        avx2::Gemv(format, xf.data(), M, K, ws[p].const_data_ptr(), lo, hi, yp, total);
+      }
       const float* bp = bs[p].defined() ? bs[p].const_data_ptr<float>() : nullptr;
       T* op = outs[p].data_ptr<T>();
       if (out_format) {

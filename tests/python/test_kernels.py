@@ -23,7 +23,7 @@ def reference(x, w, b, dtype):
     return y.to(dtype)
 
 
-ROWS = [1, 2, 3, 4, 5, 6, 7, 13, 128, 129, 200]
+ROWS = [1, 2, 3, 4, 5, 6, 7, 13, 32, 33, 128, 129, 200]
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -46,10 +46,10 @@ def test_linear_matches_fp32_reference(dtype, rows, k, n, bias):
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_threshold_is_inside_tested_rows(dtype):
     """Both paths are covered above for every dtype: bf16 weights switch to torch's bf16 linear
-    after 4 rows on a CPU with bf16 units, the rest to the widened GEMM after 128."""
+    after 32 rows on a CPU with bf16 units, the rest to the widened GEMM after 128."""
     native_bf16 = dtype == torch.bfloat16 and torch.cpu._is_avx512_bf16_supported()
     t = linear_gemv_max_rows(torch.empty(1, 1, dtype=dtype))
-    assert t == (4 if native_bf16 else 128)
+    assert t == (32 if native_bf16 else 128)
     assert min(ROWS) <= t < max(ROWS)
 
 

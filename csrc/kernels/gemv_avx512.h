@@ -1,0 +1,18 @@
+// bf16 GEMV on the AVX512_BF16 dot-product unit (vdpbf16ps): 32 bf16 products summed into 16
+// fp32 lanes per instruction, from the bf16 weights and activations as stored, with no widening
+// of either. No ATen here, for the reason gemv_avx2.h gives: this is the only file compiled with
+// -mavx512*, and callers check CpuHasAvx512Bf16() first.
+#pragma once
+
+#include <cstdint>
+
+namespace vnp::avx512 {
+
+// y[m, n] = Σ_k x[m, k] · w[n, k] for m < M and n0 ≤ n < n1, in fp32: each product of
+// two bf16 values is exact in fp32, and the sums are fp32 in another order than the AVX2
+// kernel's (vdpbf16ps treats subnormal inputs and results as zero). x: bf16 [M, K]; w: bf16
+// [N, K], both row-major; y: fp32 with row stride ldy.
+void GemvBf16(const uint16_t* x, int64_t M, int64_t K, const uint16_t* w, int64_t n0, int64_t n1,
+              float* y, int64_t ldy);
+
+}  // namespace vnp::avx512
