@@ -21,10 +21,12 @@ LOGITS_NONE, LOGITS_LAST, LOGITS_ALL = 0, 1, 2
 def block_table(block_lists: list[list[int]]) -> torch.Tensor:
     """Rows' block ids as the worker takes them: [rows, longest] int64, padded with vLLM's
     null block 0 (the worker reads only each row's own length)."""
-    table = torch.zeros((len(block_lists), max(map(len, block_lists), default=0)), dtype=torch.int64)
-    for i, blocks in enumerate(block_lists):
-        table[i, : len(blocks)] = torch.tensor(blocks, dtype=torch.int64)
-    return table
+    width = max(map(len, block_lists), default=0)
+    if not block_lists:
+        return torch.zeros((0, 0), dtype=torch.int64)
+    # One tensor from padded lists: a tensor and a copy per row cost ~20 us each, which at 32
+    # rows was half a millisecond of every decode step.
+    return torch.tensor([b + [0] * (width - len(b)) for b in block_lists], dtype=torch.int64)
 
 __all__ = [
     "LOGITS_ALL",
