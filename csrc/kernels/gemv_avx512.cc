@@ -8,10 +8,14 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
-#include <algorithm>
-
 namespace vnp::avx512 {
 namespace {
+
+// Local, not std::min/max: an inline template instantiated in this file is compiled with
+// AVX-512 enabled, and the linker may keep this copy for every caller in the library, which
+// would then fault on a CPU without AVX-512.
+int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }
+int64_t Max(int64_t a, int64_t b) { return a < b ? b : a; }
 
 __m512bh Load32(const uint16_t* p) { return (__m512bh)_mm512_loadu_si512(p); }
 
@@ -93,11 +97,11 @@ void GemvBf16(const uint16_t* x, int64_t M, int64_t K, const uint16_t* w, int64_
   // Blocks of weight rows that stay in L2 while every group of four activation rows passes
   // over them (the group's rows stay in L1): the weights stream from memory once whatever M is.
   constexpr int64_t kBlockBytes = 64 << 10;
-  const int64_t block = std::max<int64_t>(4, kBlockBytes / (K * 2) / 4 * 4);
+  const int64_t block = Max(4, kBlockBytes / (K * 2) / 4 * 4);
   for (int64_t b0 = n0; b0 < n1; b0 += block) {
-    const int64_t b1 = std::min(n1, b0 + block);
+    const int64_t b1 = Min(n1, b0 + block);
     for (int64_t m = 0; m < M; m += 4) {
-      const int64_t mr = std::min<int64_t>(4, M - m);
+      const int64_t mr = Min(4, M - m);
       const uint16_t* xm = x + m * K;
       float* ym = y + m * ldy;
       int64_t n = b0;
