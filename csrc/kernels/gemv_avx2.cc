@@ -51,15 +51,16 @@ void Prefetch(const typename L::Elem* w) {
 }
 
 // One row against one activation row; four accumulators hide the FMA latency. Prefetching 1 KB
-// ahead: with the weights in huge pages, a chain of SmolLM2's decode projections ran ~7% faster
-// than at 2 KB (alternating builds, 3 pairs); 4 KB was slower and 512 B no better. The tiles
-// below keep 2 KB, which measured 25-40% faster than 1 KB at 16 rows.
-template <class L>
+// ahead (kPrefetch): on the AVX2 host, with the weights in huge pages, a chain of SmolLM2's
+// decode projections ran ~7% faster than at 2 KB (alternating builds, 3 pairs); 4 KB was
+// slower and 512 B no better. On the Zen 4 host any distance was slower than none (see Gemv's
+// prefetch_rows). The tiles below keep 2 KB, which measured 25-40% faster than 1 KB at 16 rows.
+template <class L, bool kPrefetch>
 float Dot1(const float* x, const typename L::Elem* w, int64_t K) {
   __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
   int64_t k = 0;
   for (; k + 32 <= K; k += 32) {
-    Prefetch<L, 1024>(w + k);
+    if constexpr (kPrefetch) Prefetch<L, 1024>(w + k);
     a0 = _mm256_fmadd_ps(L::Load8(w + k), _mm256_loadu_ps(x + k), a0);
     a1 = _mm256_fmadd_ps(L::Load8(w + k + 8), _mm256_loadu_ps(x + k + 8), a1);
     a2 = _mm256_fmadd_ps(L::Load8(w + k + 16), _mm256_loadu_ps(x + k + 16), a2);
@@ -118,10 +119,14 @@ void TileRows(int mr, const float* x, int64_t K, const typename L::Elem* w, floa
 // rows (at most 4 × K floats) stay in L1 across the block.
 template <class L>
 void RunGemv(const float* x, int64_t M, int64_t K, const void* wv, int64_t n0, int64_t n1,
-             float* y, int64_t ldy) {
+             float* y, int64_t ldy, bool prefetch_rows) {
   const auto* w = static_cast<const typename L::Elem*>(wv);
   if (M == 1) {  // batch-1 decode: one row is bandwidth-bound; Dot1 unrolls k instead
-    for (int64_t n = n0; n < n1; ++n) y[n] = Dot1<L>(x, w + n * K, K);
+    if (prefetch_rows) {
+      for (int64_t n = n0; n < n1; ++n) y[n] = Dot1<L, true>(x, w + n * K, K);
+    } else {
+      for (int64_t n = n0; n < n1; ++n) y[n] = Dot1<L, false>(x, w + n * K, K);
+    }
     return;
   }
   constexpr int64_t kBlockBytes = 32 << 10;
@@ -252,8 +257,8 @@ template <class L> struct AccumulateRowsOp {
 }  // namespace
 
 void Gemv(Format format, const float* x, int64_t M, int64_t K, const void* w, int64_t n0,
-          int64_t n1, float* y, int64_t ldy) {
-  ByFormat<GemvOp>(format, x, M, K, w, n0, n1, y, ldy);
+          int64_t n1, float* y, int64_t ldy, bool prefetch_rows) {
+  ByFormat<GemvOp>(format, x, M, K, w, n0, n1, y, ldy, prefetch_rows);
 }
 
 void AccumulateRows(Format format, const float* a, int64_t lda, int64_t M, const void* v,
@@ -313,7 +318,8 @@ float ExpSum(float* x, int64_t n, float shift) {
 #include <cstdlib>
 
 namespace vnp::avx2 {
-void Gemv(Format, const float*, int64_t, int64_t, const void*, int64_t, int64_t, float*, int64_t) {
+void Gemv(Format, const float*, int64_t, int64_t, const void*, int64_t, int64_t, float*, int64_t,
+          bool) {
   std::abort();
 }
 void AccumulateRows(Format, const float*, int64_t, int64_t, const void*, int64_t, int64_t,
