@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One idempotent set-up for both README commands: Debian packages, the .venv with CPU torch
-# 2.13.0, vLLM 0.31.0 built from its sdist for the empty target (wheel cached outside the
+# 2.13.0, vLLM 0.32.0 built from its sdist for the empty target (wheel cached outside the
 # clone), this package built in place, and the bundled SmolLM2 model converted once.
 # Source it (`. scripts/setup.sh`) to get the venv active and $VNP_MODEL set.
 set -euo pipefail
