@@ -1,7 +1,8 @@
 // Attention for decode rows (one query token each) and verify rows (a few) read in place
 // from the paged KV: no gather of the blocks into a contiguous copy, fp32 scores and
-// accumulation, one task per query token and KV head (its GQA group of q heads together), the
-// keys split in chunks whose softmaxes merge when that leaves threads idle (batch-1 decode).
+// accumulation, one task per query token with all its heads (each key and value vector read
+// once for the q heads that share it), the keys split in chunks whose softmaxes merge when that
+// leaves threads idle (batch-1 decode).
 #pragma once
 
 #include <cstdint>

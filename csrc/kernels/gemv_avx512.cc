@@ -90,6 +90,54 @@ void TileRows(int64_t mr, const uint16_t* x, int64_t K, const uint16_t* w, float
   }
 }
 
+// 16 bf16 values widened exactly to fp32 (a bf16 is the top half of an fp32).
+__m512 Widen16(const uint16_t* p) {
+  return _mm512_castsi512_ps(_mm512_slli_epi32(
+      _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))), 16));
+}
+
+// MR rows of acc, 16·DV columns from d0: acc[m, d] += Σ_i a[m · lda + i] · v[i, d], each acc
+// element one fp32 FMA chain over i in order, as the AVX2 kernel's, so both give the same
+// sums. Each widened v vector feeds MR FMAs; MR × DV accumulators stay in registers across
+// the n rows of v (at most 16, of 32 zmm).
+template <int MR, int DV>
+void AccTile(const float* a, int64_t lda, const uint16_t* v, int64_t n, int64_t D, int64_t d0,
+             float* acc) {
+  __m512 c[MR][DV];
+  for (int m = 0; m < MR; ++m) {
+    for (int j = 0; j < DV; ++j) c[m][j] = _mm512_loadu_ps(acc + m * D + d0 + 16 * j);
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    __m512 vv[DV];
+    for (int j = 0; j < DV; ++j) vv[j] = Widen16(v + i * D + d0 + 16 * j);
+    for (int m = 0; m < MR; ++m) {
+      const __m512 s = _mm512_set1_ps(a[m * lda + i]);
+      for (int j = 0; j < DV; ++j) c[m][j] = _mm512_fmadd_ps(s, vv[j], c[m][j]);
+    }
+  }
+  for (int m = 0; m < MR; ++m) {
+    for (int j = 0; j < DV; ++j) _mm512_storeu_ps(acc + m * D + d0 + 16 * j, c[m][j]);
+  }
+}
+
+// All D columns of MR rows: 64 at a time, then 16, then the rest one by one.
+template <int MR>
+void AccRows(const float* a, int64_t lda, const uint16_t* v, int64_t n, int64_t D, float* acc) {
+  int64_t d = 0;
+  for (; d + 64 <= D; d += 64) AccTile<MR, 4>(a, lda, v, n, D, d, acc);
+  for (; d + 16 <= D; d += 16) AccTile<MR, 1>(a, lda, v, n, D, d, acc);
+  for (; d < D; ++d) {
+    for (int m = 0; m < MR; ++m) {
+      for (int64_t i = 0; i < n; ++i) {
+        const uint32_t bits = static_cast<uint32_t>(v[i * D + d]) << 16;
+        float f;
+        __builtin_memcpy(&f, &bits, sizeof f);
+        acc[m * D + d] = __builtin_fmaf(a[m * lda + i], f, acc[m * D + d]);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void GemvBf16(const uint16_t* x, int64_t M, int64_t K, const uint16_t* w, int64_t n0, int64_t n1,
@@ -111,6 +159,20 @@ void GemvBf16(const uint16_t* x, int64_t M, int64_t K, const uint16_t* w, int64_
   }
 }
 
+void AccumulateRowsBf16(const float* a, int64_t lda, int64_t M, const uint16_t* v, int64_t n,
+                        int64_t D, float* acc) {
+  for (int64_t m = 0; m < M; m += 4) {
+    const float* am = a + m * lda;
+    float* cm = acc + m * D;
+    switch (Min(4, M - m)) {
+      case 4: AccRows<4>(am, lda, v, n, D, cm); break;
+      case 3: AccRows<3>(am, lda, v, n, D, cm); break;
+      case 2: AccRows<2>(am, lda, v, n, D, cm); break;
+      default: AccRows<1>(am, lda, v, n, D, cm); break;
+    }
+  }
+}
+
 }  // namespace vnp::avx512
 
 #else  // Not x86-64: never called (CpuHasAvx512Bf16() is false); defined so the library links.
@@ -119,6 +181,9 @@ void GemvBf16(const uint16_t* x, int64_t M, int64_t K, const uint16_t* w, int64_
 
 namespace vnp::avx512 {
 void GemvBf16(const uint16_t*, int64_t, int64_t, const uint16_t*, int64_t, int64_t, float*, int64_t) {
+  std::abort();
+}
+void AccumulateRowsBf16(const float*, int64_t, int64_t, const uint16_t*, int64_t, int64_t, float*) {
   std::abort();
 }
 }  // namespace vnp::avx512

@@ -15,4 +15,10 @@ namespace vnp::avx512 {
 void GemvBf16(const uint16_t* x, int64_t M, int64_t K, const uint16_t* w, int64_t n0, int64_t n1,
               float* y, int64_t ldy);
 
+// acc[m, d] += Σ_i a[m · lda + i] · v[i, d] for m < M, i < n, d < D: attention's weighted sum
+// of bf16 value rows, widened to fp32 (exact) and accumulated in fp32 in the AVX2 kernel's
+// order (avx2::AccumulateRows gives the same sums). v: bf16 [n, D] row-major; acc: fp32 [M, D].
+void AccumulateRowsBf16(const float* a, int64_t lda, int64_t M, const uint16_t* v, int64_t n,
+                        int64_t D, float* acc);
+
 }  // namespace vnp::avx512

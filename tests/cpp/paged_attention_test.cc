@@ -26,11 +26,12 @@ at::Tensor Reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 
 // Rows: a full prefill (7 tokens), a prefill after a 5-token prefix (3 new), then decode rows
 // of the given lengths (a length 1 is a one-token prompt, which takes the decode kernel too).
-// With two threads and two KV heads, one or two decode rows make the in-place kernel split the
-// keys into chunks whose softmaxes it merges ({1, 40}: the 1-key row leaves a chunk empty);
-// six take one task per KV head. Groups of 2 and 3 q heads per KV head take the 2- and 3-row
-// tiles; D 56 and 72 cover the 32-, 16- and 8-wide value loops, D 12 the scalar tail. bf16
-// compares at its rounding.
+// With two threads, one or three decode rows make the in-place kernel split each row's keys
+// into two chunks whose softmaxes it merges ({1, 40, 9}: the 1-key row leaves a chunk empty);
+// two or six take one task per row. Groups of 2 and 3 q heads per KV head take the 2- and
+// 3-row tiles; D 56 and 72 cover the 64-, 32-, 16- and 8-wide value loops and their tails, D 12
+// the scalar tail. bf16 compares at its rounding (and takes the AVX-512 BF16 loops where the
+// CPU has them).
 using Lens = std::vector<int64_t>;
 void CheckMixedBatch(int64_t window, int64_t D, const Lens& decode_lens,
                      at::ScalarType dtype = at::kFloat, int64_t heads = 4) {
@@ -86,7 +87,7 @@ void CheckMixedBatch(int64_t window, int64_t D, const Lens& decode_lens,
   }
 }
 
-const std::vector<Lens> kDecodeSets = {{10}, {40}, {1, 40}, {10, 13, 16, 19, 22, 25}};
+const std::vector<Lens> kDecodeSets = {{10}, {40}, {1, 40}, {1, 40, 9}, {10, 13, 16, 19, 22, 25}};
 
 TEST(PagedAttentionTest, MixedBatchMatchesDenseAttention) {
   for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
