@@ -1,5 +1,6 @@
 #include "kernels/elementwise.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <ATen/ATen.h>
@@ -18,21 +19,44 @@ float R(float v) {
 template <class T>
 void RmsNormRows(T* x, const T* add, const T* w, T* out, int64_t rows, int64_t n, float eps) {
   at::parallel_for(0, rows, 16, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      T* xr = x + r * n;
+    // Four rows at a time: each row's sum of squares is one running fp32 sum, in order. Eight
+    // partial sums (vectorised) were as accurate in aggregate (tests/python/
+    // test_precision_smollm2.py) but flipped the README chat prompt's first greedy token, a
+    // near-tie in bf16, so the order stays; one such chain is bound by the add's latency, so
+    // four rows' chains run side by side, each summing as it would alone.
+    constexpr int64_t kRows = 4;
+    for (int64_t r0 = begin; r0 < end; r0 += kRows) {
+      const int64_t m = std::min(kRows, end - r0);
       if (add != nullptr) {
-        const T* ar = add + r * n;
-        for (int64_t i = 0; i < n; ++i) xr[i] = static_cast<T>(static_cast<float>(xr[i]) + static_cast<float>(ar[i]));
+        for (int64_t i = 0; i < m * n; ++i) {
+          x[r0 * n + i] = static_cast<T>(static_cast<float>(x[r0 * n + i]) +
+                                         static_cast<float>(add[r0 * n + i]));
+        }
       }
-      // One running fp32 sum, in order. Eight partial sums (vectorised) were as accurate in
-      // aggregate (tests/python/test_precision_smollm2.py) but flipped the README chat prompt's
-      // first greedy token, a near-tie in bf16; RMSNorm is ~1% of a prefill, so the order stays.
-      float ss = 0.f;
-      for (int64_t i = 0; i < n; ++i) ss += static_cast<float>(xr[i]) * static_cast<float>(xr[i]);
-      const float scale = 1.f / std::sqrt(ss / static_cast<float>(n) + eps);
-      T* o = out + r * n;
-      for (int64_t i = 0; i < n; ++i) {
-        o[i] = static_cast<T>(static_cast<float>(w[i]) * R<T>(static_cast<float>(xr[i]) * scale));
+      float ss[kRows] = {0.f, 0.f, 0.f, 0.f};
+      if (m == kRows) {
+        const T* x0 = x + r0 * n;
+        for (int64_t i = 0; i < n; ++i) {
+          for (int64_t j = 0; j < kRows; ++j) {
+            const float v = static_cast<float>(x0[j * n + i]);
+            ss[j] += v * v;
+          }
+        }
+      } else {
+        for (int64_t j = 0; j < m; ++j) {
+          for (int64_t i = 0; i < n; ++i) {
+            const float v = static_cast<float>(x[(r0 + j) * n + i]);
+            ss[j] += v * v;
+          }
+        }
+      }
+      for (int64_t j = 0; j < m; ++j) {
+        const float scale = 1.f / std::sqrt(ss[j] / static_cast<float>(n) + eps);
+        const T* xr = x + (r0 + j) * n;
+        T* o = out + (r0 + j) * n;
+        for (int64_t i = 0; i < n; ++i) {
+          o[i] = static_cast<T>(static_cast<float>(w[i]) * R<T>(static_cast<float>(xr[i]) * scale));
+        }
       }
     }
   });
