@@ -25,7 +25,11 @@ Sections (each a JSON entry; a Markdown table is printed at the end):
              worker (the same thread count as ours; by default it keeps one core for the
              front end) and the same KV budget as ours.
 
-Usage: python benchmarks/peers.py [--sections worker,llama,hf,vllm,llama_server]"""
+`--repeat N` runs the worker and llama sections N times, alternating, and records each
+figure's median (the runs themselves under "worker_runs" and "llama_runs"): on a host whose
+speed drifts by 10% from minute to minute, one run of each can put them in different spells.
+
+Usage: python benchmarks/peers.py [--sections worker,llama,hf,vllm,llama_server] [--repeat N]"""
 
 from __future__ import annotations
 
@@ -325,6 +329,22 @@ def table(r: dict) -> str:
     return head + "\n".join(rows)
 
 
+def median_of(runs: list[dict]) -> dict:
+    """Each numeric figure's median over repeated runs of one section (the same keys in each);
+    the peak RSS and other non-rates from the first run, the one that started fresh."""
+    first = runs[0]
+    out = {}
+    for key, value in first.items():
+        if isinstance(value, dict):
+            out[key] = median_of([r[key] for r in runs])
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) and not key.startswith("rss"):
+            m = statistics.median(r[key] for r in runs)
+            out[key] = round(m, 4) if isinstance(m, float) else m
+        else:
+            out[key] = value
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sections", default=",".join(SECTIONS))
@@ -340,6 +360,9 @@ def main() -> None:
                          "'llama-1b-shape' for the 1B-class random Llama of tests/fixtures")
     ap.add_argument("--prompt-lens", type=lambda s: tuple(int(x) for x in s.split(",")),
                     default=PROMPT_LENS)
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run the worker and llama sections this many times, alternating; "
+                         "each figure is the median")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/peers.json")
     args = ap.parse_args()
     PROMPT_LENS[:] = args.prompt_lens
@@ -356,13 +379,20 @@ def main() -> None:
     result = json.loads(args.out.read_text()) if args.out.exists() else {}
     result.update({"model": model.name if args.model else "SmolLM2-135M-Instruct", "dtype": "bfloat16", "threads": threads,
                    "new_tokens": args.new_tokens})
-    if "worker" in sections:
-        result["worker"] = bench_worker(model, "bfloat16", args.new_tokens, vocab)
     if "llama" in sections or "llama_server" in sections:
         bin_dir = llama_bin()
         model_gguf = gguf(model, bin_dir)
-    if "llama" in sections:
-        result["llama"] = bench_llama(bin_dir, model_gguf, threads, args.new_tokens)
+    runs: dict[str, list[dict]] = {"worker": [], "llama": []}
+    for _ in range(args.repeat):
+        if "worker" in sections:
+            runs["worker"].append(bench_worker(model, "bfloat16", args.new_tokens, vocab))
+        if "llama" in sections:
+            runs["llama"].append(bench_llama(bin_dir, model_gguf, threads, args.new_tokens))
+    for name, done in runs.items():
+        if done:
+            result[name] = median_of(done)
+            if args.repeat > 1:
+                result[f"{name}_runs"] = done
     if "hf" in sections:
         result["hf"] = bench_hf(model, args.new_tokens, args.hf_batch, vocab)
     # A sweep runs once per setting; the table compares each system's best offline throughput
