@@ -5,6 +5,7 @@
 #include <ATen/ATen.h>
 
 #include "kernels/decode_attention.h"
+#include "kernels/prefill_attention.h"
 
 namespace vnp {
 namespace {
@@ -39,11 +40,13 @@ at::Tensor PagedAttention(const at::Tensor& q, const at::Tensor& k_cache, const 
                           const AttentionBatch& batch, double scale, int64_t window) {
   at::Tensor out = at::empty_like(q, at::MemoryFormat::Contiguous);
   const int64_t rows = static_cast<int64_t>(batch.seq_lens.size());
-  // Decode rows (one query token) and verify rows take the in-place kernel together; the
-  // rest, one by one, gather their span and run SDPA. Prefill chunks stay on SDPA whatever
-  // their length, so a prompt computes the same whether or not a prefix of it was cached.
+  // Decode rows (one query token) and verify rows take the in-place decode kernel together;
+  // prefill rows take the in-place prefill kernel together where it runs (bf16, AVX512_BF16),
+  // else, one by one, gather their span and run SDPA. Every prefill chunk takes the same kernel
+  // whatever its length, so a prompt computes the same whether or not a prefix was cached.
   const bool fused_decode = DecodeAttentionSupports(q, k_cache, v_cache);
-  std::vector<int64_t> decode_rows;
+  const bool fused_prefill = PrefillAttentionSupports(q, k_cache, v_cache);
+  std::vector<int64_t> decode_rows, prefill_rows;
   for (int64_t b = 0; b < rows; ++b) {
     const int64_t qs = batch.query_start[b], qlen = batch.query_start[b + 1] - qs;
     if (qlen == 0) continue;
@@ -51,6 +54,10 @@ at::Tensor PagedAttention(const at::Tensor& q, const at::Tensor& k_cache, const 
     const bool verify = !batch.draft_lens.empty() && batch.draft_lens[b] > 0;
     if (fused_decode && (qlen == 1 || verify)) {
       decode_rows.push_back(b);
+      continue;
+    }
+    if (fused_prefill) {
+      prefill_rows.push_back(b);
       continue;
     }
     const int64_t begin = FirstVisibleKey(first_q, window);  // the first key any query sees
@@ -75,6 +82,7 @@ at::Tensor PagedAttention(const at::Tensor& q, const at::Tensor& k_cache, const 
                                                     /*enable_gqa=*/true);
     out.narrow(0, qs, qlen).copy_(o.squeeze(0).transpose(0, 1));
   }
+  if (!prefill_rows.empty()) PrefillAttention(q, k_cache, v_cache, batch, prefill_rows, scale, window, out);
   if (!decode_rows.empty()) DecodeAttention(q, k_cache, v_cache, batch, decode_rows, scale, window, out);
   return out;
 }

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "kernels/paged_attention.h"
+#include "kernels/prefill_attention.h"
 #include "kv/kv_cache.h"
 
 namespace vnp {
@@ -32,16 +33,22 @@ at::Tensor Reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 // 3-row tiles; D 56 and 72 cover the 64-, 32-, 16- and 8-wide value loops and their tails, D 12
 // the scalar tail. bf16 compares at its rounding (and takes the AVX-512 BF16 loops where the
 // CPU has them).
+// `prefills`: the prefill rows' (length, query tokens).
 using Lens = std::vector<int64_t>;
+using Prefills = std::vector<std::pair<int64_t, int64_t>>;
 void CheckMixedBatch(int64_t window, int64_t D, const Lens& decode_lens,
-                     at::ScalarType dtype = at::kFloat, int64_t heads = 4) {
+                     at::ScalarType dtype = at::kFloat, int64_t heads = 4,
+                     const Prefills& prefills = {{7, 7}, {8, 3}}) {
   at::manual_seed(0);
   at::set_num_threads(2);
-  const int64_t kv_heads = 2, bs = 4, num_blocks = 64;
-  std::vector<int64_t> lens = {7, 8}, qlens = {7, 3};
+  const int64_t kv_heads = 2, bs = 4;
+  std::vector<int64_t> lens, qlens;
+  for (auto [len, qlen] : prefills) lens.push_back(len), qlens.push_back(qlen);
   for (int64_t len : decode_lens) lens.push_back(len), qlens.push_back(1);
   const int64_t rows = static_cast<int64_t>(lens.size());
   const int64_t longest = *std::max_element(lens.begin(), lens.end());
+  int64_t num_blocks = 1;
+  for (int64_t len : lens) num_blocks += (len + bs - 1) / bs;
   KvCache kv(1, num_blocks, kv_heads, bs, D, dtype);
   // Blocks handed out in a scrambled order, so that no row's blocks are consecutive.
   at::Tensor order = at::randperm(num_blocks - 1, at::kLong) + 1;
@@ -95,6 +102,53 @@ TEST(PagedAttentionTest, MixedBatchMatchesDenseAttention) {
       for (int64_t heads : {4, 6}) {
         for (const Lens& decodes : kDecodeSets) CheckMixedBatch(0, D, decodes, dtype, heads);
       }
+    }
+  }
+}
+
+// Prefills long enough for the bf16 prefill kernel's tiles (16 query tokens, 32 keys) and its
+// edges: a whole 70-token prompt, 37 tokens after a 38-token prefix (the chunk starts inside a
+// key tile), 17 after 23 (a one-token query tile). Head dims 32, 64 and 128; 1, 3, 4 and 5 q
+// heads per KV head (5: a 4-head pass and a 1-head pass over each key tile); windows inside a
+// tile, across tiles, and longer than every row. Where the CPU lacks AVX512_BF16, the same
+// cases check the gather + SDPA path.
+TEST(PagedAttentionTest, LongPrefillsMatchDenseAttention) {
+  const Prefills prefills = {{70, 70}, {75, 37}, {40, 17}, {50, 2}};
+  for (int64_t D : {32, 64, 128}) {
+    for (int64_t heads : {2, 6, 8, 10}) {
+      for (int64_t window : {0, 5, 40, 100}) {
+        CheckMixedBatch(window, D, {10}, at::kBFloat16, heads, prefills);
+      }
+    }
+  }
+}
+
+// The prefill kernel's promise: a token's output does not depend on how its prompt was split
+// into chunks (a cached prefix, an earlier chunk) or on which tokens share its query tile; a
+// prefix-cache hit then continues exactly as the uncached prompt does.
+TEST(PagedAttentionTest, PrefillChunksComputeLikeTheWholePrompt) {
+  at::manual_seed(1);
+  at::set_num_threads(2);
+  const int64_t len = 90, kv_heads = 2, heads = 6, D = 64, bs = 16;
+  KvCache kv(1, (len + bs - 1) / bs + 1, kv_heads, bs, D, at::kBFloat16);
+  if (!PrefillAttentionSupports(at::empty({1, heads, D}, at::kBFloat16), kv.keys(0), kv.values(0))) {
+    GTEST_SKIP() << "the bf16 prefill kernel needs AVX512_BF16; SDPA makes no such promise";
+  }
+  at::Tensor table = at::arange(1, (len + bs - 1) / bs + 1, at::kLong).unsqueeze(0);
+  kv.Write(0, SlotIndex::FromSlotMapping(at::arange(bs, bs + len, at::kLong), bs),
+           at::randn({len, kv_heads, D}).to(at::kBFloat16), at::randn({len, kv_heads, D}).to(at::kBFloat16));
+  at::Tensor q = at::randn({len, heads, D}).to(at::kBFloat16);
+  auto run = [&](int64_t begin, int64_t end, int64_t window) {  // the chunk [begin, end)
+    AttentionBatch batch = AttentionBatch::FromLengths({end - begin}, {begin}, table);
+    return PagedAttention(q.narrow(0, begin, end - begin).contiguous(), kv.keys(0), kv.values(0),
+                          batch, 0.125, window);
+  };
+  for (int64_t window : {0, 24}) {
+    at::Tensor whole = run(0, len, window);
+    for (int64_t split : {38, 45, 64, 73, 88}) {
+      at::Tensor tail = run(split, len, window), head = run(0, split, window);
+      EXPECT_TRUE(at::equal(tail, whole.narrow(0, split, len - split))) << "split " << split;
+      EXPECT_TRUE(at::equal(head, whole.narrow(0, 0, split))) << "split " << split;
     }
   }
 }

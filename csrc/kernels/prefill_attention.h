@@ -1,0 +1,29 @@
+// Attention for prefill rows (a prompt, or its next chunk after a cached prefix or an earlier
+// chunk) in bf16 on CPUs with AVX512_BF16: read in place from the paged KV, flash attention
+// over key tiles (kernels/flash_attention_avx512.h), one task per 16 query tokens and KV head.
+// Other dtypes and CPUs take PagedAttention's gather + SDPA path.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include <ATen/core/Tensor.h>
+
+#include "kernels/paged_attention.h"
+
+namespace vnp {
+
+// True when the kernel runs these tensors: bf16 q and caches, contiguous, a head dim that is a
+// multiple of 32, whole groups of q heads per KV head, and a CPU with AVX512_BF16.
+bool PrefillAttentionSupports(const at::Tensor& q, const at::Tensor& k_cache,
+                              const at::Tensor& v_cache);
+
+// For each batch row in `rows`, writes the attention output of each of its query tokens (flat
+// tokens query_start[row] .. query_start[row + 1], the last at position seq_lens[row] - 1,
+// each seeing the keys up to its own position) into out[token] ([T, num_heads, head_dim]).
+// `window` as in PagedAttention.
+void PrefillAttention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                      const AttentionBatch& batch, const std::vector<int64_t>& rows, double scale,
+                      int64_t window, at::Tensor& out);
+
+}  // namespace vnp
