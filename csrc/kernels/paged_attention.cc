@@ -42,8 +42,9 @@ at::Tensor PagedAttention(const at::Tensor& q, const at::Tensor& k_cache, const 
   const int64_t rows = static_cast<int64_t>(batch.seq_lens.size());
   // Decode rows (one query token) and verify rows take the in-place decode kernel together;
   // prefill rows take the in-place prefill kernel together where it runs (bf16, AVX512_BF16),
-  // else, one by one, gather their span and run SDPA. Every prefill chunk takes the same kernel
-  // whatever its length, so a prompt computes the same whether or not a prefix was cached.
+  // else, one by one, gather their span and run SDPA. Every prefill chunk of two or more
+  // tokens takes the same kernel whatever its length, so with the prefill kernel a token's
+  // attention is the same whether or not a prefix of its prompt was cached.
   const bool fused_decode = DecodeAttentionSupports(q, k_cache, v_cache);
   const bool fused_prefill = PrefillAttentionSupports(q, k_cache, v_cache);
   std::vector<int64_t> decode_rows, prefill_rows;

@@ -38,10 +38,10 @@ using Lens = std::vector<int64_t>;
 using Prefills = std::vector<std::pair<int64_t, int64_t>>;
 void CheckMixedBatch(int64_t window, int64_t D, const Lens& decode_lens,
                      at::ScalarType dtype = at::kFloat, int64_t heads = 4,
-                     const Prefills& prefills = {{7, 7}, {8, 3}}) {
+                     const Prefills& prefills = {{7, 7}, {8, 3}}, int64_t bs = 4) {
   at::manual_seed(0);
   at::set_num_threads(2);
-  const int64_t kv_heads = 2, bs = 4;
+  const int64_t kv_heads = 2;
   std::vector<int64_t> lens, qlens;
   for (auto [len, qlen] : prefills) lens.push_back(len), qlens.push_back(qlen);
   for (int64_t len : decode_lens) lens.push_back(len), qlens.push_back(1);
@@ -110,14 +110,18 @@ TEST(PagedAttentionTest, MixedBatchMatchesDenseAttention) {
 // edges: a whole 70-token prompt, 37 tokens after a 38-token prefix (the chunk starts inside a
 // key tile), 17 after 23 (a one-token query tile). Head dims 32, 64 and 128; 1, 3, 4 and 5 q
 // heads per KV head (5: a 4-head pass and a 1-head pass over each key tile); windows inside a
-// tile, across tiles, and longer than every row. Where the CPU lacks AVX512_BF16, the same
-// cases check the gather + SDPA path.
+// tile, across tiles, and longer than every row; decode rows beside them, chunked or not, and
+// KV blocks of 4 and of 32 positions. Where the CPU lacks AVX512_BF16, the same cases check
+// the gather + SDPA path.
 TEST(PagedAttentionTest, LongPrefillsMatchDenseAttention) {
   const Prefills prefills = {{70, 70}, {75, 37}, {40, 17}, {50, 2}};
   for (int64_t D : {32, 64, 128}) {
     for (int64_t heads : {2, 6, 8, 10}) {
       for (int64_t window : {0, 5, 40, 100}) {
-        CheckMixedBatch(window, D, {10}, at::kBFloat16, heads, prefills);
+        for (const Lens& decodes : kDecodeSets) {
+          CheckMixedBatch(window, D, decodes, at::kBFloat16, heads, prefills);
+        }
+        CheckMixedBatch(window, D, {40, 1, 37}, at::kBFloat16, heads, prefills, 32);
       }
     }
   }
