@@ -44,7 +44,7 @@ __m512 Exp16(__m512 x) {
 }
 
 // Where one call's pieces live in its scratch (offsets in floats; 32-bit words for the
-// packed bf16 pairs).
+// packed bf16 pairs). The one layout gives both the pointers and FlashScratchFloats.
 struct Scratch {
   uint32_t* q;   // [heads][head_dim / 2][16]: q pairs, a token per lane
   float* s;      // [heads][kFlashKeys][16]: one key tile's scores, a token per lane
@@ -54,15 +54,21 @@ struct Scratch {
   float* max;    // [heads][16]: running maxima of the raw scores
   float* sum;    // [heads][16]: running sums of the probabilities
   float* alpha;  // [heads][16]: this tile's rescale of earlier outputs
+  int64_t floats = 0;  // the total
   Scratch(float* base, int64_t heads, int64_t D) {
-    q = reinterpret_cast<uint32_t*>(base), base += heads * D / 2 * kLanes;
-    s = base, base += heads * kFlashKeys * kLanes;
-    p = reinterpret_cast<uint32_t*>(base), base += heads * kPairs * kLanes;
-    v = reinterpret_cast<uint32_t*>(base), base += kPairs * D;
-    o = base, base += heads * kLanes * D;
-    max = base, base += heads * kLanes;
-    sum = base, base += heads * kLanes;
-    alpha = base;
+    auto take = [&](int64_t n) {
+      float* at = base ? base + floats : nullptr;  // null base: only the total is wanted
+      floats += n;
+      return at;
+    };
+    q = reinterpret_cast<uint32_t*>(take(heads * D / 2 * kLanes));
+    s = take(heads * kFlashKeys * kLanes);
+    p = reinterpret_cast<uint32_t*>(take(heads * kPairs * kLanes));
+    v = reinterpret_cast<uint32_t*>(take(kPairs * D));
+    o = take(heads * kLanes * D);
+    max = take(heads * kLanes);
+    sum = take(heads * kLanes);
+    alpha = take(heads * kLanes);
   }
 };
 
@@ -137,9 +143,7 @@ const uint16_t* Row(const uint16_t* base, const FlashHead& h, int64_t pos) {
 }  // namespace
 
 int64_t FlashScratchFloats(int64_t heads, int64_t head_dim) {
-  return heads * (head_dim / 2 * kLanes + kFlashKeys * kLanes + kPairs * kLanes + kLanes * head_dim +
-                  3 * kLanes) +
-         kPairs * head_dim;
+  return Scratch(nullptr, heads, head_dim).floats;
 }
 
 void FlashAttentionBf16(const FlashHead& h, const FlashTile& tile, float* scratch) {
@@ -191,7 +195,7 @@ void FlashAttentionBf16(const FlashHead& h, const FlashTile& tile, float* scratc
     // window; a masked score is -inf, so its probability is exactly 0.
     const bool masked = k0 + n - 1 > tile.first_pos || (h.window > 0 && k0 <= last - h.window);
     __mmask16 visible[kFlashKeys];
-    for (int64_t i = 0; i < n; ++i) {
+    for (int64_t i = 0; masked && i < n; ++i) {
       const __m512i kpos = _mm512_set1_epi32(static_cast<int32_t>(k0 + i));
       visible[i] = _mm512_cmp_epi32_mask(kpos, qpos, _MM_CMPINT_LE);
       if (h.window > 0) visible[i] &= _mm512_cmp_epi32_mask(kpos, qfloor, _MM_CMPINT_NLE);
