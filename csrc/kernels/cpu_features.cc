@@ -34,8 +34,12 @@ bool CpuHasNativeBf16Gemm() {
 }
 
 std::optional<avx2::Format> Avx2Format(const at::Tensor& t) {
-  if (!CpuHasAvx2Kernels() || !t.device().is_cpu()) return std::nullopt;
-  switch (t.scalar_type()) {
+  return t.device().is_cpu() ? Avx2Format(t.scalar_type()) : std::nullopt;
+}
+
+std::optional<avx2::Format> Avx2Format(c10::ScalarType t) {
+  if (!CpuHasAvx2Kernels()) return std::nullopt;
+  switch (t) {
     case at::kFloat: return avx2::Format::kF32;
     case at::kBFloat16: return avx2::Format::kBf16;
     case at::kHalf: return avx2::Format::kF16;

@@ -22,5 +22,6 @@ bool CpuHasNativeBf16Gemm();
 
 // The AVX2 row format of a CPU tensor's dtype (fp32, bf16, fp16), or nullopt.
 std::optional<avx2::Format> Avx2Format(const at::Tensor& t);
+std::optional<avx2::Format> Avx2Format(c10::ScalarType t);
 
 }  // namespace vnp

@@ -23,6 +23,37 @@ bool DecodeAttentionSupports(const at::Tensor& q, const at::Tensor& k_cache,
 // tokens query_start[row] .. query_start[row + 1], the last at position seq_lens[row] - 1,
 // each seeing the keys up to its own position) into out[token] ([T, num_heads, head_dim],
 // q's dtype). `window` as in PagedAttention.
+// DecodeAttention as tasks, for a caller that runs them in its own parallel region (the fused
+// decode step): Run every task (a query token over one chunk of its keys), then, once all have
+// ended, Merge every token below merges(). q's values and the caches are read only by Run.
+class DecodeAttentionTasks {
+ public:
+  DecodeAttentionTasks(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
+                       const AttentionBatch& batch, const std::vector<int64_t>& rows, double scale,
+                       int64_t window, at::Tensor out);
+  ~DecodeAttentionTasks();
+
+  int64_t size() const { return tasks_; }
+  // thread < at::get_num_threads(): whose scratch the task uses.
+  void Run(int64_t task, int64_t thread);
+  int64_t merges() const;
+  void Merge(int64_t token);
+
+ private:
+  template <class T> void RunTask(int64_t task, int64_t thread);
+  template <class T> void MergeToken(int64_t token);
+
+  // One item per query token: (row, flat token, first visible key, keys it sees up to).
+  struct Item { int64_t row, token, first, len; };
+  struct Scratch { std::vector<float> qv, acc, scores, total, maxs; };
+  at::Tensor q_, k_cache_, v_cache_, out_, tables_;
+  float scale_;
+  std::vector<Item> items_;
+  int64_t chunks_, tasks_;
+  std::vector<float> part_max_, part_sum_, part_acc_;
+  std::vector<Scratch> scratch_;
+};
+
 void DecodeAttention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
                      const AttentionBatch& batch, const std::vector<int64_t>& rows, double scale,
                      int64_t window, at::Tensor& out);

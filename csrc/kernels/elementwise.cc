@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <type_traits>
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
@@ -13,6 +14,34 @@ namespace {
 template <class T>
 float R(float v) {
   return static_cast<float>(static_cast<T>(v));
+}
+
+// x[i] = dtype(x[i] + add[i]): the residual add.
+template <class T>
+void AddInPlace(T* x, const T* add, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = static_cast<T>(static_cast<float>(x[i]) + static_cast<float>(add[i]));
+  }
+}
+
+// One running fp32 sum, in order (see RmsNormRows).
+template <class T>
+float SumOfSquares(const T* x, int64_t n) {
+  float ss = 0.f;
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = static_cast<float>(x[i]);
+    ss += v * v;
+  }
+  return ss;
+}
+
+// out = w · dtype(x · rsqrt(ss / n + eps)); out may be x.
+template <class T>
+void WriteNormed(const T* x, float ss, const T* w, T* out, int64_t n, float eps) {
+  const float scale = 1.f / std::sqrt(ss / static_cast<float>(n) + eps);
+  for (int64_t i = 0; i < n; ++i) {
+    out[i] = static_cast<T>(static_cast<float>(w[i]) * R<T>(static_cast<float>(x[i]) * scale));
+  }
 }
 
 // With `add`, first x[r] = dtype(x[r] + add[r]) in place (the residual), then the norm of it.
@@ -27,12 +56,7 @@ void RmsNormRows(T* x, const T* add, const T* w, T* out, int64_t rows, int64_t n
     constexpr int64_t kRows = 4;
     for (int64_t r0 = begin; r0 < end; r0 += kRows) {
       const int64_t m = std::min(kRows, end - r0);
-      if (add != nullptr) {
-        for (int64_t i = 0; i < m * n; ++i) {
-          x[r0 * n + i] = static_cast<T>(static_cast<float>(x[r0 * n + i]) +
-                                         static_cast<float>(add[r0 * n + i]));
-        }
-      }
+      if (add != nullptr) AddInPlace(x + r0 * n, add + r0 * n, m * n);
       float ss[kRows] = {0.f, 0.f, 0.f, 0.f};
       if (m == kRows) {
         const T* x0 = x + r0 * n;
@@ -43,48 +67,38 @@ void RmsNormRows(T* x, const T* add, const T* w, T* out, int64_t rows, int64_t n
           }
         }
       } else {
-        for (int64_t j = 0; j < m; ++j) {
-          for (int64_t i = 0; i < n; ++i) {
-            const float v = static_cast<float>(x[(r0 + j) * n + i]);
-            ss[j] += v * v;
-          }
-        }
+        for (int64_t j = 0; j < m; ++j) ss[j] = SumOfSquares(x + (r0 + j) * n, n);
       }
-      for (int64_t j = 0; j < m; ++j) {
-        const float scale = 1.f / std::sqrt(ss[j] / static_cast<float>(n) + eps);
-        const T* xr = x + (r0 + j) * n;
-        T* o = out + (r0 + j) * n;
-        for (int64_t i = 0; i < n; ++i) {
-          o[i] = static_cast<T>(static_cast<float>(w[i]) * R<T>(static_cast<float>(xr[i]) * scale));
-        }
-      }
+      for (int64_t j = 0; j < m; ++j) WriteNormed(x + (r0 + j) * n, ss[j], w, out + (r0 + j) * n, n, eps);
     }
   });
+}
+
+// One head of d values; out must not overlap x.
+template <class T>
+void RopeHead(const T* x, const T* c, const T* s, T* out, int64_t d) {
+  const int64_t half = d / 2;
+  // rotate_half(x)[i] is -x[i + half] in the first half and x[i - half] in the second: two
+  // branch-free loops, which the compiler vectorises.
+  auto rotate = [&](int64_t lo, int64_t hi, int64_t from, float sign) {
+    for (int64_t i = lo; i < hi; ++i) {
+      const float a = R<T>(static_cast<float>(x[i]) * static_cast<float>(c[i]));
+      const float b = R<T>(sign * static_cast<float>(x[i + from]) * static_cast<float>(s[i]));
+      out[i] = static_cast<T>(a + b);
+    }
+  };
+  rotate(0, half, half, -1.f);
+  rotate(half, d, -half, 1.f);
 }
 
 template <class T>
 void RopeRows(const T* x, const T* cos, const T* sin, T* out, int64_t tokens, int64_t heads,
               int64_t d) {
-  const int64_t half = d / 2;
   at::parallel_for(0, tokens, 16, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
       const T* c = cos + t * d;
       const T* s = sin + t * d;
-      for (int64_t h = 0; h < heads; ++h) {
-        const T* xi = x + (t * heads + h) * d;
-        T* o = out + (t * heads + h) * d;
-        // rotate_half(x)[i] is -x[i + half] in the first half and x[i - half] in the second:
-        // two branch-free loops, which the compiler vectorises.
-        auto rotate = [&](int64_t lo, int64_t hi, int64_t from, float sign) {
-          for (int64_t i = lo; i < hi; ++i) {
-            const float a = R<T>(static_cast<float>(xi[i]) * static_cast<float>(c[i]));
-            const float b = R<T>(sign * static_cast<float>(xi[i + from]) * static_cast<float>(s[i]));
-            o[i] = static_cast<T>(a + b);
-          }
-        };
-        rotate(0, half, half, -1.f);
-        rotate(half, d, -half, 1.f);
-      }
+      for (int64_t h = 0; h < heads; ++h) RopeHead(x + (t * heads + h) * d, c, s, out + (t * heads + h) * d, d);
     }
   });
 }
@@ -101,7 +115,55 @@ at::Tensor NormRows(at::Tensor x, const at::Tensor* add, const at::Tensor& weigh
   return out;
 }
 
+// Calls f with a null pointer of the element type of t (fp32, bf16 or fp16).
+template <class F>
+void WithType(c10::ScalarType t, const F& f) {
+  switch (t) {
+    case at::kFloat: return f(static_cast<float*>(nullptr));
+    case at::kBFloat16: return f(static_cast<c10::BFloat16*>(nullptr));
+    case at::kHalf: return f(static_cast<c10::Half*>(nullptr));
+    default: TORCH_CHECK(false, "fused row ops take fp32, bf16 or fp16, got ", t);
+  }
+}
+
 }  // namespace
+
+void RmsNormRow(c10::ScalarType t, void* x, const void* add, const void* w, void* out, int64_t n,
+                double eps) {
+  WithType(t, [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    T* xt = static_cast<T*>(x);
+    if (add != nullptr) AddInPlace(xt, static_cast<const T*>(add), n);
+    if (out != nullptr) {
+      WriteNormed(xt, SumOfSquares(xt, n), static_cast<const T*>(w), static_cast<T*>(out), n,
+                  static_cast<float>(eps));
+    }
+  });
+}
+
+void RopeRow(c10::ScalarType t, const void* x, const void* cos, const void* sin, void* out,
+             int64_t heads, int64_t d, int64_t out_head_stride) {
+  WithType(t, [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    for (int64_t h = 0; h < heads; ++h) {
+      RopeHead(static_cast<const T*>(x) + h * d, static_cast<const T*>(cos),
+               static_cast<const T*>(sin), static_cast<T*>(out) + h * out_head_stride, d);
+    }
+  });
+}
+
+void SiluMulRow(c10::ScalarType t, const void* gate, const void* up, void* out, int64_t n) {
+  WithType(t, [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    const T* g = static_cast<const T*>(gate);
+    const T* u = static_cast<const T*>(up);
+    T* o = static_cast<T*>(out);
+    for (int64_t i = 0; i < n; ++i) {
+      const float x = static_cast<float>(g[i]);
+      o[i] = static_cast<T>(R<T>(x / (1.f + std::exp(-x))) * static_cast<float>(u[i]));
+    }
+  });
+}
 
 bool FusedCpuSupports(const at::Tensor& x) {
   const auto t = x.scalar_type();

@@ -25,4 +25,18 @@ at::Tensor FusedAddRmsNorm(at::Tensor& h, const at::Tensor& out, const at::Tenso
 // x: [T, heads, D]; cos, sin: [T, 1, D] in x's dtype.
 at::Tensor FusedRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 
+// One row of the above on raw pointers of dtype t (fp32, bf16, fp16), for callers running their
+// own parallel region (the fused decode step), with the same arithmetic.
+// x[i] = dtype(x[i] + add[i]) when add is not null; then, when out is not null,
+// out = FusedRmsNorm(x, w, eps) over the n values (out may be x).
+void RmsNormRow(c10::ScalarType t, void* x, const void* add, const void* w, void* out, int64_t n,
+                double eps);
+// heads rows of d values of one token, rotated with that token's cos/sin ([d] each); head h goes
+// to out + h · out_head_stride (a KV cache slot's heads are block_size · d apart).
+void RopeRow(c10::ScalarType t, const void* x, const void* cos, const void* sin, void* out,
+             int64_t heads, int64_t d, int64_t out_head_stride);
+// out = dtype(dtype(silu(gate)) · up) over n values, as at::silu_(gate).mul_(up) rounds (out may
+// be gate).
+void SiluMulRow(c10::ScalarType t, const void* gate, const void* up, void* out, int64_t n);
+
 }  // namespace vnp

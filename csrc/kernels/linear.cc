@@ -35,76 +35,6 @@ at::Tensor WithBias(at::Tensor y, const at::Tensor& b) {
   return b.defined() ? y.add_(b.to(at::kFloat)) : y;
 }
 
-// The GEMV path without ATen ops between the loops (each op is a dispatch and an allocation,
-// which at decode sizes costs as much as the arithmetic). Several projections of the same x
-// (q/k/v, gate/up) share one parallel region over their rows laid end to end, so small ones
-// (k and v are a third of q with GQA) do not each pay a fork/join and leave a thread idle.
-// x is widened once into a local buffer; each thread rounds its own output columns, bias added,
-// into the results in x's dtype.
-template <class T>
-std::vector<at::Tensor> Gemv(avx2::Format format, const at::Tensor& x,
-                             const std::vector<Projection>& ps) {
-  const int64_t M = x.size(0), K = x.size(1), P = static_cast<int64_t>(ps.size());
-  const std::optional<avx2::Format> out_format = Avx2Format(x);  // nullopt for fp64
-  at::Tensor xc = x.contiguous();
-  const T* xs = xc.const_data_ptr<T>();
-  // bf16 x and weights on bf16 dot-product units: both as stored, x not widened. Not at one
-  // row, which is bandwidth-bound and where the AVX2 loop read 2-15% faster (weights cycled
-  // through more than the L3 holds, alternating in one process).
-  const bool dot_bf16 = std::is_same_v<T, c10::BFloat16> && format == avx2::Format::kBf16 &&
-                        M >= 2 && CpuHasAvx512Bf16();
-  // The one-row loop's software prefetch: ~7% faster on the AVX2 host; on the Zen 4 host
-  // (AVX512_BF16) slower than none, which decoded at 18.9-19.3 against 14.4-17.2 tok/s for the
-  // 1B shape and 106-115 against 103-105 for SmolLM2 (alternating one-off runs).
-  const bool prefetch_rows = !CpuHasAvx512Bf16();
-  std::vector<float> xf(dot_bf16 ? 0 : M * K);
-  for (int64_t i = 0; i < static_cast<int64_t>(xf.size()); ++i) xf[i] = static_cast<float>(xs[i]);
-  std::vector<at::Tensor> ws(P), bs(P), outs(P);
-  std::vector<int64_t> start(P + 1, 0);  // projection p owns virtual rows [start[p], start[p+1])
-  for (int64_t p = 0; p < P; ++p) {
-    ws[p] = ps[p].w.contiguous();
-    if (ps[p].b.defined()) bs[p] = ps[p].b.to(at::kFloat).contiguous();
-    outs[p] = at::empty({M, ws[p].size(0)}, x.options());
-    start[p + 1] = start[p] + ws[p].size(0);
-  }
-  const int64_t total = start[P];
-  // Projection p at column offset start[p], row stride total; every element is written by the
-  // GEMV before it is read, so no zero fill (at batch 1 the lm_head's is 192 KB per step).
-  std::unique_ptr<float[]> y(new float[M * total]);
-  // About eight blocks per thread, in multiples of 24 rows (whole 3-row register tiles, 8-row
-  // cache lines of fp32 output), for balance without tiny tasks.
-  const int64_t threads = at::get_num_threads();
-  const int64_t block = std::max<int64_t>(24, (total / (threads * 8) + 23) / 24 * 24);
-  ParallelDynamic((total + block - 1) / block, [&](int64_t b, int64_t) {
-    const int64_t v0 = b * block, v1 = std::min(total, v0 + block);
-    for (int64_t p = 0; p < P; ++p) {
-      const int64_t lo = std::max(v0, start[p]) - start[p], hi = std::min(v1, start[p + 1]) - start[p];
-      if (lo >= hi) continue;
-      const int64_t N = start[p + 1] - start[p];
-      float* yp = y.get() + start[p];
-      if (dot_bf16) {
-        avx512::GemvBf16(reinterpret_cast<const uint16_t*>(xs), M, K,
-                         static_cast<const uint16_t*>(ws[p].const_data_ptr()), lo, hi, yp, total);
-      } else {
-        avx2::Gemv(format, xf.data(), M, K, ws[p].const_data_ptr(), lo, hi, yp, total,
-                   prefetch_rows);
-      }
-      const float* bp = bs[p].defined() ? bs[p].const_data_ptr<float>() : nullptr;
-      T* op = outs[p].data_ptr<T>();
-      if (out_format) {
-        avx2::StoreRows(*out_format, yp, total, bp, M, lo, hi, op, N);
-        continue;
-      }
-      for (int64_t m = 0; m < M; ++m) {
-        for (int64_t n = lo; n < hi; ++n) {
-          op[m * N + n] = static_cast<T>(yp[m * total + n] + (bp ? bp[n] : 0.f));
-        }
-      }
-    }
-  });
-  return outs;
-}
-
 // y = x · wᵀ in fp32 with a 16-bit w widened. A layer's weight (a few MB) is widened whole and
 // takes torch's multithreaded fp32 GEMM, the fastest measured. A large one (an lm_head under
 // prompt logprobs) is widened a block of rows at a time instead: each thread widens its block
@@ -129,27 +59,130 @@ at::Tensor WidenedGemm(const at::Tensor& xf, const at::Tensor& w) {
 
 }  // namespace
 
+// The GEMV path has no ATen ops between its loops (each op is a dispatch and an allocation,
+// which at decode sizes costs as much as the arithmetic). Several projections of the same x
+// (q/k/v, gate/up) share one parallel region over their rows laid end to end, so small ones
+// (k and v are a third of q with GQA) do not each pay a fork/join and leave a thread idle.
+// Each task rounds its own output columns, bias added, into the results in x's dtype.
+bool GemvTasks::Supports(const at::Tensor& x, const std::vector<Projection>& ps) {
+  return x.dim() == 2 && x.device().is_cpu() && Supports(x.scalar_type(), x.size(0), x.size(1), ps);
+}
+
+bool GemvTasks::Supports(c10::ScalarType x_dtype, int64_t M, int64_t K,
+                         const std::vector<Projection>& ps) {
+  const at::Tensor& w0 = ps.front().w;
+  bool gemv = Avx2Format(w0) && Avx2Format(x_dtype) && M >= 0 &&
+              M <= LinearGemvMaxRows(w0.scalar_type());
+  for (const auto& p : ps) {
+    gemv = gemv && p.w.dim() == 2 && p.w.scalar_type() == w0.scalar_type() && p.w.size(1) == K &&
+           p.w.device().is_cpu();
+  }
+  return gemv;
+}
+
+GemvTasks::GemvTasks(const at::Tensor& x, const std::vector<Projection>& ps,
+                     std::vector<at::Tensor> outs, float* y)
+    : format_(*Avx2Format(ps.front().w)),
+      out_format_(*Avx2Format(x)),
+      M_(x.size(0)),
+      K_(x.size(1)),
+      x_(x.contiguous()),
+      outs_(std::move(outs)),
+      y_(y) {
+  const int64_t P = static_cast<int64_t>(ps.size());
+  // bf16 x and weights on bf16 dot-product units: both as stored, x not widened. Not at one
+  // row, which is bandwidth-bound and where the AVX2 loop read 2-15% faster (weights cycled
+  // through more than the L3 holds, alternating in one process).
+  dot_bf16_ = out_format_ == avx2::Format::kBf16 && format_ == avx2::Format::kBf16 && M_ >= 2 &&
+              CpuHasAvx512Bf16();
+  // The one-row loop's software prefetch: ~7% faster on the AVX2 host; on the Zen 4 host
+  // (AVX512_BF16) slower than none, which decoded at 18.9-19.3 against 14.4-17.2 tok/s for the
+  // 1B shape and 106-115 against 103-105 for SmolLM2 (alternating one-off runs).
+  prefetch_rows_ = !CpuHasAvx512Bf16();
+  if (!dot_bf16_) xf_.resize(M_ * K_);
+  ws_.resize(P), bs_.resize(P), start_.assign(P + 1, 0);
+  const bool allocate = outs_.empty();
+  if (allocate) outs_.resize(P);
+  for (int64_t p = 0; p < P; ++p) {
+    ws_[p] = ps[p].w.contiguous();
+    if (ps[p].b.defined()) bs_[p] = ps[p].b.to(at::kFloat).contiguous();
+    if (allocate) outs_[p] = at::empty({M_, ws_[p].size(0)}, x.options());
+    start_[p + 1] = start_[p] + ws_[p].size(0);
+  }
+  total_ = start_[P];
+  // Every element is written by the GEMV before it is read, so no zero fill (at batch 1 the
+  // lm_head's is 192 KB per step).
+  if (y_ == nullptr) {
+    own_y_.reset(new float[M_ * total_]);
+    y_ = own_y_.get();
+  }
+  // About eight blocks per thread, in multiples of 24 rows (whole 3-row register tiles, 8-row
+  // cache lines of fp32 output), for balance without tiny tasks.
+  const int64_t threads = at::get_num_threads();
+  block_ = std::max<int64_t>(24, (total_ / (threads * 8) + 23) / 24 * 24);
+  blocks_ = (total_ + block_ - 1) / block_;
+}
+
+GemvTasks::~GemvTasks() = default;
+
+void GemvTasks::LoadRows(int64_t m0, int64_t m1) {
+  for (int64_t m = m0; m < m1; ++m) Load(m * K_, (m + 1) * K_);
+}
+
+void GemvTasks::LoadColumns(int64_t k0, int64_t k1) {
+  for (int64_t m = 0; m < M_; ++m) Load(m * K_ + k0, m * K_ + k1);
+}
+
+void GemvTasks::Load(int64_t i0, int64_t i1) {
+  if (dot_bf16_) return;
+  const void* xs = x_.const_data_ptr();
+  for (int64_t i = i0; i < i1; ++i) {
+    switch (out_format_) {
+      case avx2::Format::kF32: xf_[i] = static_cast<const float*>(xs)[i]; break;
+      case avx2::Format::kBf16: xf_[i] = static_cast<const c10::BFloat16*>(xs)[i]; break;
+      case avx2::Format::kF16: xf_[i] = static_cast<const c10::Half*>(xs)[i]; break;
+    }
+  }
+}
+
+void GemvTasks::RunRows(int64_t p, int64_t lo, int64_t hi) const {
+  float* yp = y_ + start_[p];
+  const void* w = ws_[p].const_data_ptr();
+  if (dot_bf16_) {
+    avx512::GemvBf16(static_cast<const uint16_t*>(x_.const_data_ptr()), M_, K_,
+                     static_cast<const uint16_t*>(w), lo, hi, yp, total_);
+  } else {
+    avx2::Gemv(format_, xf_.data(), M_, K_, w, lo, hi, yp, total_, prefetch_rows_);
+  }
+  const float* bp = bs_[p].defined() ? bs_[p].const_data_ptr<float>() : nullptr;
+  avx2::StoreRows(out_format_, yp, total_, bp, M_, lo, hi, outs_[p].data_ptr(), outs_[p].size(1));
+}
+
+void GemvTasks::Run(int64_t block) const {
+  const int64_t v0 = block * block_, v1 = std::min(total_, v0 + block_);
+  for (size_t p = 0; p + 1 < start_.size(); ++p) {
+    const int64_t lo = std::max(v0, start_[p]) - start_[p];
+    const int64_t hi = std::min(v1, start_[p + 1]) - start_[p];
+    if (lo < hi) RunRows(static_cast<int64_t>(p), lo, hi);
+  }
+}
+
 int64_t LinearGemvMaxRows(c10::ScalarType w) {
   return w == at::kBFloat16 && CpuHasNativeBf16Gemm() ? kNativeBf16GemvMaxRows : kGemvMaxRows;
 }
 
 std::vector<at::Tensor> Linears(const at::Tensor& x, const std::vector<Projection>& ps) {
+  if (GemvTasks::Supports(x, ps)) {
+    GemvTasks gemv(x, ps);
+    gemv.LoadRows(0, x.size(0));
+    ParallelDynamic(gemv.size(), [&](int64_t b, int64_t) { gemv.Run(b); });
+    return gemv.outputs();
+  }
   const at::Tensor& w0 = ps.front().w;
   const auto format = Avx2Format(w0);
   const int64_t M = x.dim() == 2 ? x.size(0) : -1;
   const int64_t max_rows = LinearGemvMaxRows(w0.scalar_type());
-  bool gemv = format && M >= 0 && M <= max_rows;
-  for (const auto& p : ps) {
-    gemv = gemv && p.w.dim() == 2 && p.w.scalar_type() == w0.scalar_type() &&
-           p.w.size(1) == x.size(1) && p.w.device().is_cpu();
-  }
   std::vector<at::Tensor> outs;
-  if (gemv) {
-    AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, x.scalar_type(), "linear", [&] {
-      outs = Gemv<scalar_t>(*format, x, ps);
-    });
-    return outs;
-  }
   at::Tensor xf;  // x in fp32, made once for all the widened projections
   for (const auto& p : ps) {
     const bool widen = format && M > max_rows && p.w.scalar_type() != at::kFloat &&

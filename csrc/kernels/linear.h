@@ -10,9 +10,13 @@
 // fastest there. Elsewhere, at::linear.
 #pragma once
 
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include <ATen/core/Tensor.h>
+
+#include "kernels/gemv_avx2.h"
 
 namespace vnp {
 
@@ -28,6 +32,50 @@ struct Projection {
 // parallel region. Same results as Linear on each; the results are new tensors, which callers
 // may overwrite.
 std::vector<at::Tensor> Linears(const at::Tensor& x, const std::vector<Projection>& ps);
+
+// The GEMV path of Linears as tasks, for a caller that runs them in its own parallel region (the
+// fused decode step): the projections' rows laid end to end and cut into blocks, each block a
+// task that writes its rows of every output, rounded to x's dtype with the bias added.
+class GemvTasks {
+ public:
+  // True when Linears would take the GEMV path for x [M, K] against every projection.
+  static bool Supports(const at::Tensor& x, const std::vector<Projection>& ps);
+  // The same for an x of dtype `x_dtype` on the CPU with M rows of K values.
+  static bool Supports(c10::ScalarType x_dtype, int64_t M, int64_t K, const std::vector<Projection>& ps);
+
+  // x: [M, K], whose values are read only by Load* and Run (the caller may fill it after).
+  // outs: one [M, N_p] contiguous tensor in x's dtype per projection, or empty to allocate them.
+  // y: fp32 scratch of M × ScratchFloats() values, or null to allocate it; tasks of one
+  // GemvTasks use disjoint parts of it, so GEMVs that run one after another may share one.
+  GemvTasks(const at::Tensor& x, const std::vector<Projection>& ps, std::vector<at::Tensor> outs = {},
+            float* y = nullptr);
+  ~GemvTasks();
+
+  // Reads x's rows [m0, m1), or columns [k0, k1) of every row (widened to fp32 where the loop
+  // needs it). Every value of x before any Run.
+  void LoadRows(int64_t m0, int64_t m1);
+  void LoadColumns(int64_t k0, int64_t k1);
+  // The projections' total output rows: one row of the y scratch.
+  int64_t ScratchFloats() const { return total_; }
+  int64_t size() const { return blocks_; }
+  void Run(int64_t block) const;
+  // Rows [lo, hi) of projection p alone.
+  void RunRows(int64_t p, int64_t lo, int64_t hi) const;
+  const std::vector<at::Tensor>& outputs() const { return outs_; }
+
+ private:
+  void Load(int64_t i0, int64_t i1);  // x's flat elements [i0, i1)
+
+  avx2::Format format_, out_format_;
+  bool dot_bf16_, prefetch_rows_;
+  int64_t M_, K_, total_, block_, blocks_;
+  at::Tensor x_;
+  std::vector<float> xf_;  // x in fp32, for the loops that take it
+  std::vector<at::Tensor> ws_, bs_, outs_;  // bs_: fp32 biases, or undefined
+  std::vector<int64_t> start_;  // projection p owns virtual rows [start_[p], start_[p + 1])
+  std::unique_ptr<float[]> own_y_;
+  float* y_;  // fp32 results, projection p at column start_[p], stride total_
+};
 
 // Up to this many rows the GEMV path runs for weights of dtype `w`; beyond it, widened-weight
 // fp32 GEMM, or for bf16 on a CPU with bf16 units, torch's bf16 linear.

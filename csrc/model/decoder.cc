@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "kernels/linear.h"
+#include "model/fused_decode.h"
 #include "model/rms_norm.h"
 
 namespace vnp {
@@ -10,7 +11,8 @@ namespace vnp {
 Decoder::Decoder(ModelConfig config, DecoderWeights weights, int64_t max_positions)
     : config_(std::move(config)),
       weights_(std::move(weights)),
-      rope_(config_.rope, config_.head_dim, max_positions) {}
+      rope_(config_.rope, config_.head_dim, max_positions),
+      fused_decode_(FusedDecodeModelSupported(config_, weights_)) {}
 
 at::Tensor Decoder::Embed(const at::Tensor& token_ids) const {
   at::Tensor h = at::embedding(weights_.embed_tokens, token_ids);
@@ -88,6 +90,11 @@ at::Tensor Decoder::Logits(const at::Tensor& h) const {
 at::Tensor Decoder::Forward(const ForwardInput& in, KvCache& kv) const {
   at::Tensor h = Embed(in.token_ids);
   auto rope = RopeTables(in, h.scalar_type());
+  if (fused_decode_ && FusedDecodeStepSupported(config_, weights_, in, kv, rope, h)) {
+    FusedDecodeLayers(config_, weights_, in, rope, kv, h);
+    ++fused_decode_steps_;
+    return Logits(h.index_select(0, in.logits_rows));
+  }
   // Each residual add goes with the norm after it (AddNorm) where the multiplier allows.
   const auto& layers = weights_.layers;
   const double eps = config_.rms_norm_eps;

@@ -12,6 +12,7 @@
 #include "config/model_config.h"
 #include "kernels/paged_attention.h"
 #include "kv/kv_cache.h"
+#include "model/fused_decode.h"
 #include "model/moe.h"
 #include "model/rope.h"
 #include "weights/decoder_weights.h"
@@ -47,6 +48,13 @@ class Decoder {
   // Final norm, lm_head and logit scaling on hidden states [N, H] → fp32 [N, vocab].
   at::Tensor Logits(const at::Tensor& h) const;
 
+  // Decode steps that model/fused_decode.h takes run there unless turned off (tests compare the
+  // two paths; both give the same results).
+  void set_fused_decode(bool on) { fused_decode_ = on && FusedDecodeModelSupported(config_, weights_); }
+  bool fused_decode() const { return fused_decode_; }
+  // Forward calls that took the fused path (tests check that the path they compare ran).
+  int64_t fused_decode_steps() const { return fused_decode_steps_; }
+
   const ModelConfig& config() const { return config_; }
   const DecoderWeights& weights() const { return weights_; }
   c10::ScalarType dtype() const { return weights_.embed_tokens.scalar_type(); }
@@ -59,6 +67,8 @@ class Decoder {
   ModelConfig config_;
   DecoderWeights weights_;
   Rope rope_;
+  bool fused_decode_;
+  mutable int64_t fused_decode_steps_ = 0;
 };
 
 }  // namespace vnp

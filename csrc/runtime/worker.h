@@ -54,6 +54,13 @@ class Worker {
   // [B, max(num_drafts)] int64, -1 padded.
   absl::StatusOr<at::Tensor> Propose(const ProposeInput& input);
   bool has_draft() const { return draft_.has_value(); }
+  // Decode steps in one parallel region (model/fused_decode.h), on by default where the model
+  // allows; tests turn it off to compare the two paths.
+  void set_fused_decode(bool on) {
+    decoder_.set_fused_decode(on);
+    if (draft_) draft_->set_fused_decode(on);
+  }
+  int64_t fused_decode_steps() const { return decoder_.fused_decode_steps(); }
 
   // NxDI warms each graph up at load; here one prefill of the smallest context-encoding bucket
   // (capped at 128 tokens) and one decode step pay the one-time costs (allocator, kernels)
