@@ -2,6 +2,10 @@
 
 #include <ATen/ATen.h>
 
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
+
 namespace vnp {
 
 bool CpuHasAvx2Kernels() {
@@ -22,6 +26,22 @@ bool CpuHasAvx512Bf16() {
                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                           __builtin_cpu_supports("avx512bf16");
   return has;
+#else
+  return false;
+#endif
+}
+
+bool CpuSplits512BitOps() {
+#if defined(__x86_64__)
+  static const bool splits = [] {
+    unsigned a = 0, b = 0, c = 0, d = 0, vendor[3];
+    if (!__get_cpuid(0, &a, &vendor[0], &vendor[2], &vendor[1])) return false;
+    const bool amd = vendor[0] == 0x68747541u;  // "Auth" of "AuthenticAMD"
+    if (!amd || !__get_cpuid(1, &a, &b, &c, &d)) return false;
+    const unsigned family = ((a >> 8) & 0xf) == 0xf ? 0xf + ((a >> 20) & 0xff) : (a >> 8) & 0xf;
+    return family == 0x19;
+  }();
+  return splits;
 #else
   return false;
 #endif

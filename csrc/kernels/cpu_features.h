@@ -15,6 +15,10 @@ bool CpuHasAvx2Kernels();
 // AVX-512 with the BF16 dot-product instructions (avx512::GemvBf16 runs).
 bool CpuHasAvx512Bf16();
 
+// AMD family 19h (Zen 4, the first AMD cores with AVX-512): each 512-bit operation runs as two
+// 256-bit halves. Zen 5 and Intel's AVX-512 cores have full-width units.
+bool CpuSplits512BitOps();
+
 // True when torch's bf16 matmul runs on bf16 dot-product units (x86 AVX512_BF16, through
 // oneDNN): then it computes in fp32 from bf16 operands at 2-3x the fp32 GEMM's rate, and
 // widening bf16 weights to fp32 only slows it.

@@ -5,8 +5,9 @@
 //   fp32 sgemv reached about half the read bandwidth;
 // - more rows (prefill), 16-bit weights are widened a cache-sized block at a time into fp32
 //   GEMM: torch's bf16 GEMM runs at a fraction of its fp32 rate on CPUs without bf16 FMA units.
-// On a CPU with them (AVX512_BF16), bf16 weights run AVX-512 BF16 dot-product tiles from 2 to
-// 32 rows, on the bf16 activations as they are, and torch's bf16 linear (oneDNN) beyond: the
+// On a CPU with them (AVX512_BF16), bf16 weights run AVX-512 BF16 dot-product tiles up to 32
+// rows (from 2 on Zen 4, whose split 512-bit units lose to the AVX2 loop at one row), on the
+// bf16 activations as they are, and torch's bf16 linear (oneDNN) beyond: the
 // fastest there. Elsewhere, at::linear.
 #pragma once
 
