@@ -33,14 +33,18 @@ enum class Path { kAvx512Bf16, kAvx2, kScalar };
 }  // namespace
 
 DecodeAttentionTasks::DecodeAttentionTasks(const at::Tensor& q, const at::Tensor& k_cache,
-                                           const at::Tensor& v_cache, const AttentionBatch& batch,
-                                           const std::vector<int64_t>& rows, double scale,
-                                           int64_t window, at::Tensor out)
+                                           const at::Tensor& v_cache, double scale, at::Tensor out)
     : q_(q), k_cache_(k_cache), v_cache_(v_cache), out_(std::move(out)),
-      tables_(batch.block_tables.to(at::kLong).contiguous()),
       scale_(static_cast<float>(scale)) {
   TORCH_CHECK(out_.is_contiguous() && out_.scalar_type() == q.scalar_type(),
               "DecodeAttention: out must be contiguous in q's dtype");
+}
+
+void DecodeAttentionTasks::Plan(const AttentionBatch& batch, const std::vector<int64_t>& rows,
+                                int64_t window) {
+  const at::Tensor& t = batch.block_tables;
+  tables_ = t.scalar_type() == at::kLong && t.is_contiguous() ? t : t.to(at::kLong).contiguous();
+  items_.clear();
   int64_t longest = 0;
   for (int64_t row : rows) {
     const int64_t qs = batch.query_start[row], qe = batch.query_start[row + 1];
@@ -50,16 +54,16 @@ DecodeAttentionTasks::DecodeAttentionTasks(const at::Tensor& q, const at::Tensor
       longest = std::max(longest, len - items_.back().first);
     }
   }
-  const int64_t H = q.size(1), D = q.size(2);
+  const int64_t H = q_.size(1), D = q_.size(2);
   const int64_t threads = at::get_num_threads();
-  chunks_ = KeyChunks(static_cast<int64_t>(items_.size()), longest, k_cache.size(2), threads);
+  chunks_ = KeyChunks(static_cast<int64_t>(items_.size()), longest, k_cache_.size(2), threads);
   tasks_ = static_cast<int64_t>(items_.size()) * chunks_;
   // With chunks, each task leaves per q head its score max, its sum of exponentials and its
   // unnormalised value sum; one chunk writes the output directly.
   if (chunks_ > 1) {
     part_max_.resize(tasks_ * H), part_sum_.resize(tasks_ * H), part_acc_.resize(tasks_ * H * D);
   }
-  scratch_.resize(threads);
+  scratch_.resize(threads);  // kept from plan to plan, with their capacity
 }
 
 DecodeAttentionTasks::~DecodeAttentionTasks() = default;
@@ -225,7 +229,8 @@ bool DecodeAttentionSupports(const at::Tensor& q, const at::Tensor& k_cache,
 void DecodeAttention(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
                      const AttentionBatch& batch, const std::vector<int64_t>& rows, double scale,
                      int64_t window, at::Tensor& out) {
-  DecodeAttentionTasks attention(q, k_cache, v_cache, batch, rows, scale, window, out);
+  DecodeAttentionTasks attention(q, k_cache, v_cache, scale, out);
+  attention.Plan(batch, rows, window);
   ParallelDynamic(attention.size(), [&](int64_t task, int64_t thread) { attention.Run(task, thread); });
   for (int64_t t = 0; t < attention.merges(); ++t) attention.Merge(t);
 }

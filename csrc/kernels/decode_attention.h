@@ -24,13 +24,14 @@ bool DecodeAttentionSupports(const at::Tensor& q, const at::Tensor& k_cache,
 // each seeing the keys up to its own position) into out[token] ([T, num_heads, head_dim],
 // q's dtype). `window` as in PagedAttention.
 // DecodeAttention as tasks, for a caller that runs them in its own parallel region (the fused
-// decode step): Run every task (a query token over one chunk of its keys), then, once all have
-// ended, Merge every token below merges(). q's values and the caches are read only by Run.
+// decode step): Plan a batch, Run every task (a query token over one chunk of its keys), then,
+// once all have ended, Merge every token below merges(). q's values and the caches are read
+// only by Run. One object serves step after step (Plan again), its scratch kept.
 class DecodeAttentionTasks {
  public:
   DecodeAttentionTasks(const at::Tensor& q, const at::Tensor& k_cache, const at::Tensor& v_cache,
-                       const AttentionBatch& batch, const std::vector<int64_t>& rows, double scale,
-                       int64_t window, at::Tensor out);
+                       double scale, at::Tensor out);
+  void Plan(const AttentionBatch& batch, const std::vector<int64_t>& rows, int64_t window);
   ~DecodeAttentionTasks();
 
   int64_t size() const { return tasks_; }
@@ -49,7 +50,7 @@ class DecodeAttentionTasks {
   at::Tensor q_, k_cache_, v_cache_, out_, tables_;
   float scale_;
   std::vector<Item> items_;
-  int64_t chunks_, tasks_;
+  int64_t chunks_ = 1, tasks_ = 0;
   std::vector<float> part_max_, part_sum_, part_acc_;
   std::vector<Scratch> scratch_;
 };

@@ -91,7 +91,7 @@ at::Tensor Decoder::Forward(const ForwardInput& in, KvCache& kv) const {
   at::Tensor h = Embed(in.token_ids);
   auto rope = RopeTables(in, h.scalar_type());
   if (fused_decode_ && FusedDecodeStepSupported(config_, weights_, in, kv, rope, h)) {
-    FusedDecodeLayers(config_, weights_, in, rope, kv, h);
+    FusedDecodeLayers(config_, weights_, in, rope, kv, h, fused_workspace_);
     ++fused_decode_steps_;
     return Logits(h.index_select(0, in.logits_rows));
   }

@@ -4,6 +4,7 @@
 // subclasses. Stateless apart from its weights; KV lives in the KvCache passed in.
 #pragma once
 
+#include <memory>
 #include <utility>
 #include <vector>
 
@@ -52,6 +53,9 @@ class Decoder {
   // two paths; both give the same results).
   void set_fused_decode(bool on) { fused_decode_ = on && FusedDecodeModelSupported(config_, weights_); }
   bool fused_decode() const { return fused_decode_; }
+  // Drops the fused path's buffers, which hold the KV cache's tensors (before the cache is
+  // replaced, so that the old one is freed first).
+  void ReleaseFusedWorkspace() { fused_workspace_.reset(); }
   // Forward calls that took the fused path (tests check that the path they compare ran).
   int64_t fused_decode_steps() const { return fused_decode_steps_; }
 
@@ -69,6 +73,8 @@ class Decoder {
   Rope rope_;
   bool fused_decode_;
   mutable int64_t fused_decode_steps_ = 0;
+  // The last batch size's buffers and task lists (Forward runs one step at a time).
+  mutable std::shared_ptr<FusedDecodeStep> fused_workspace_;
 };
 
 }  // namespace vnp

@@ -27,14 +27,17 @@ char* Row(const at::Tensor& t, int64_t m) {
   return static_cast<char*>(t.data_ptr()) + m * t.stride(0) * t.element_size();
 }
 
-// The per-step buffers and per-layer task lists. Every buffer is written by one phase's tasks and
-// read by the next phases'; no two tasks of a phase write the same bytes.
-class Step {
+}  // namespace
+
+// The buffers and per-layer task lists for M rows, kept from step to step while the batch size
+// and the KV cache stay (no allocation per step beyond the attention plans and the phase list).
+// Every buffer is written by one phase's tasks and read by the next phases'; no two tasks of a
+// phase write the same bytes.
+class FusedDecodeStep {
  public:
-  Step(const ModelConfig& c, const DecoderWeights& w, const ForwardInput& in,
-       const std::pair<at::Tensor, at::Tensor>& rope, KvCache& kv, at::Tensor& h)
-      : c_(c), w_(w), in_(in), kv_(kv), h_(h), dtype_(h.scalar_type()),
-        M_(h.size(0)), D_(c.head_dim) {
+  FusedDecodeStep(const ModelConfig& c, const DecoderWeights& w, const at::Tensor& h, KvCache& kv)
+      : c_(c), dtype_(h.scalar_type()), M_(h.size(0)), D_(c.head_dim), kv_(&kv),
+        keys0_(kv.keys(0).data_ptr()) {
     const at::TensorOptions o = h.options();
     const int64_t q_out = c.num_heads * D_, kv_out = c.num_kv_heads * D_;
     x_ = at::empty({M_, c.hidden_size}, o);
@@ -49,32 +52,47 @@ class Step {
     gate_ = at::empty({M_, c.intermediate_size}, o);
     up_ = at::empty({M_, c.intermediate_size}, o);
     down_ = at::empty({M_, c.hidden_size}, o);
-    cos_ = rope.first.contiguous(), sin_ = rope.second.contiguous();
-    // Each row's KV slot, or -1 (padding: not written).
-    slot_block_.assign(M_, -1), slot_offset_.assign(M_, 0);
-    at::Tensor blocks = in.slots.blocks.to(at::kLong).contiguous();
-    at::Tensor offsets = in.slots.offsets.to(at::kLong).contiguous();
-    at::Tensor rows = in.slots.all_rows ? at::Tensor() : in.slots.rows.to(at::kLong).contiguous();
-    for (int64_t i = 0; i < blocks.numel(); ++i) {
-      const int64_t r = in.slots.all_rows ? i : rows.const_data_ptr<int64_t>()[i];
-      slot_block_[r] = blocks.const_data_ptr<int64_t>()[i];
-      slot_offset_[r] = offsets.const_data_ptr<int64_t>()[i];
-    }
     rows_.resize(M_);
     for (int64_t m = 0; m < M_; ++m) rows_[m] = m;
     // One fp32 scratch for every GEMV (they run one phase after another): the widest one's.
     const int64_t widest = std::max({q_out + 2 * kv_out, c.hidden_size, 2 * c.intermediate_size});
     y_.reset(new float[M_ * widest]);
+    layers_.resize(c.num_layers);
+    for (int64_t l = 0; l < c.num_layers; ++l) Plan(w, kv, l);
   }
 
-  void Run() {
+  // Made for this many rows of this dtype, and this KV cache (whose tensors the attention tasks
+  // hold, so an equal address is the same storage).
+  bool Fits(const at::Tensor& h, const KvCache& kv) const {
+    return h.size(0) == M_ && h.scalar_type() == dtype_ && &kv == kv_ &&
+           kv.keys(0).data_ptr() == keys0_;
+  }
+
+  void Run(const DecoderWeights& w, const ForwardInput& in,
+           const std::pair<at::Tensor, at::Tensor>& rope, at::Tensor& h) {
+    w_ = &w, h_ = &h;
+    cos_ = rope.first.contiguous(), sin_ = rope.second.contiguous();
+    // Each row's KV slot, or -1 (padding: not written).
+    slot_block_.assign(M_, -1), slot_offset_.assign(M_, 0);
+    auto as_long = [](const at::Tensor& t) {
+      return t.scalar_type() == at::kLong && t.is_contiguous() ? t : t.to(at::kLong).contiguous();
+    };
+    at::Tensor blocks = as_long(in.slots.blocks), offsets = as_long(in.slots.offsets);
+    at::Tensor rows = in.slots.all_rows ? at::Tensor() : as_long(in.slots.rows);
+    for (int64_t i = 0; i < blocks.numel(); ++i) {
+      const int64_t r = in.slots.all_rows ? i : rows.const_data_ptr<int64_t>()[i];
+      slot_block_[r] = blocks.const_data_ptr<int64_t>()[i];
+      slot_offset_[r] = offsets.const_data_ptr<int64_t>()[i];
+    }
+    for (int64_t l = 0; l < c_.num_layers; ++l) {
+      layers_[l].attention->Plan(in.attention, rows_, c_.sliding_window[l]);
+    }
     std::vector<TaskPhase> phases;
-    const int64_t L = c_.num_layers;
-    layers_.resize(L);
-    for (int64_t l = 0; l < L; ++l) Plan(l);
     // Before layer 0: its input norm of the embeddings.
-    phases.push_back({M_, [this](int64_t m, int64_t) { NormRow(m, nullptr, w_.layers[0].input_norm, *layers_[0].qkv); }});
-    for (int64_t l = 0; l < L; ++l) AddPhases(l, phases);
+    phases.push_back({M_, [this](int64_t m, int64_t) {
+                        NormRow(m, nullptr, w_->layers[0].input_norm, *layers_[0].qkv);
+                      }});
+    for (int64_t l = 0; l < c_.num_layers; ++l) AddPhases(l, phases);
     RunTaskPhases(phases);
   }
 
@@ -87,13 +105,13 @@ class Step {
 
   // x[m] = norm(h[m] (+= add[m])); then the next GEMV reads row m.
   void NormRow(int64_t m, const at::Tensor* add, const at::Tensor& norm, GemvTasks& next) {
-    RmsNormRow(dtype_, Row(h_, m), add ? Row(*add, m) : nullptr, norm.const_data_ptr(), Row(x_, m),
+    RmsNormRow(dtype_, Row(*h_, m), add ? Row(*add, m) : nullptr, norm.const_data_ptr(), Row(x_, m),
                c_.hidden_size, c_.rms_norm_eps);
     next.LoadRows(m, m + 1);
   }
 
-  void Plan(int64_t l) {
-    const LayerWeights& w = w_.layers[l];
+  void Plan(const DecoderWeights& weights, KvCache& kv, int64_t l) {
+    const LayerWeights& w = weights.layers[l];
     Layer& L = layers_[l];
     if (w.qkv_proj.defined()) {
       L.qkv = std::make_unique<GemvTasks>(x_, std::vector<Projection>{{w.qkv_proj, w.qkv_bias}},
@@ -103,9 +121,8 @@ class Step {
           x_, std::vector<Projection>{{w.q_proj, w.q_bias}, {w.k_proj, w.k_bias}, {w.v_proj, w.v_bias}},
           qkv_parts_, y_.get());
     }
-    L.attention = std::make_unique<DecodeAttentionTasks>(q_, kv_.keys(l), kv_.values(l), in_.attention,
-                                                         rows_, c_.AttentionScale(),
-                                                         c_.sliding_window[l], attn_);
+    L.attention = std::make_unique<DecodeAttentionTasks>(q_, kv.keys(l), kv.values(l),
+                                                         c_.AttentionScale(), attn_);
     const at::Tensor attn2d = attn_.view({M_, c_.num_heads * D_});
     L.o = std::make_unique<GemvTasks>(attn2d, std::vector<Projection>{{w.o_proj, w.o_bias}},
                                       std::vector<at::Tensor>{o_}, y_.get());
@@ -123,8 +140,8 @@ class Step {
 
   // Row m's q heads rotated into q_, its k heads rotated into the KV slot, its v copied there.
   void RopeAndWrite(int64_t l, int64_t m) {
-    const LayerWeights& w = w_.layers[l];
-    const int64_t H = c_.num_heads, KVH = c_.num_kv_heads, es = h_.element_size();
+    const LayerWeights& w = w_->layers[l];
+    const int64_t H = c_.num_heads, KVH = c_.num_kv_heads, es = h_->element_size();
     char* q = qkv_.defined() ? Row(qkv_, m) : Row(qkv_parts_[0], m);
     char* k = qkv_.defined() ? q + H * D_ * es : Row(qkv_parts_[1], m);
     char* v = qkv_.defined() ? k + KVH * D_ * es : Row(qkv_parts_[2], m);
@@ -140,10 +157,10 @@ class Step {
     const char* sin = Row(sin_, m);
     RopeRow(dtype_, q, cos, sin, Row(q_, m), H, D_, D_);
     if (slot_block_[m] < 0) return;
-    const int64_t BS = kv_.block_size();
+    const int64_t BS = kv_->block_size();
     const int64_t at = ((slot_block_[m] * KVH) * BS + slot_offset_[m]) * D_ * es;
-    char* kc = static_cast<char*>(kv_.keys(l).data_ptr()) + at;
-    char* vc = static_cast<char*>(kv_.values(l).data_ptr()) + at;
+    char* kc = static_cast<char*>(kv_->keys(l).data_ptr()) + at;
+    char* vc = static_cast<char*>(kv_->values(l).data_ptr()) + at;
     RopeRow(dtype_, k, cos, sin, kc, KVH, D_, BS * D_);
     for (int64_t i = 0; i < KVH; ++i) std::memcpy(vc + i * BS * D_ * es, v + i * D_ * es, D_ * es);
   }
@@ -166,14 +183,14 @@ class Step {
                         }});
     }
     phases.push_back({L.o->size(), [&L](int64_t b, int64_t) { L.o->Run(b); }});
-    const LayerWeights& w = w_.layers[l];
+    const LayerWeights& w = w_->layers[l];
     phases.push_back({M_, [this, &L, &w](int64_t m, int64_t) { NormRow(m, &o_, w.post_attention_norm, *L.gate_up); }});
     const int64_t I = c_.intermediate_size;
     phases.push_back({(I + L.mlp_block - 1) / L.mlp_block, [this, &L, I](int64_t b, int64_t) {
                         const int64_t lo = b * L.mlp_block, hi = std::min(I, lo + L.mlp_block);
                         L.gate_up->RunRows(0, lo, hi);
                         L.gate_up->RunRows(1, lo, hi);
-                        const int64_t es = h_.element_size();
+                        const int64_t es = h_->element_size();
                         for (int64_t m = 0; m < M_; ++m) {
                           char* g = Row(gate_, m) + lo * es;
                           SiluMulRow(dtype_, g, Row(up_, m) + lo * es, g, hi - lo);
@@ -184,30 +201,28 @@ class Step {
     if (l + 1 < c_.num_layers) {
       Layer& next = layers_[l + 1];
       phases.push_back({M_, [this, &next, l](int64_t m, int64_t) {
-                          NormRow(m, &down_, w_.layers[l + 1].input_norm, *next.qkv);
+                          NormRow(m, &down_, w_->layers[l + 1].input_norm, *next.qkv);
                         }});
     } else {
       phases.push_back({M_, [this](int64_t m, int64_t) {
-                          RmsNormRow(dtype_, Row(h_, m), Row(down_, m), nullptr, nullptr, c_.hidden_size, 0.0);
+                          RmsNormRow(dtype_, Row(*h_, m), Row(down_, m), nullptr, nullptr, c_.hidden_size, 0.0);
                         }});
     }
   }
 
-  const ModelConfig& c_;
-  const DecoderWeights& w_;
-  const ForwardInput& in_;
-  KvCache& kv_;
-  at::Tensor& h_;
+  const ModelConfig c_;
   const c10::ScalarType dtype_;
   const int64_t M_, D_;
+  KvCache* const kv_;
+  const void* const keys0_;
+  const DecoderWeights* w_ = nullptr;  // this step's
+  at::Tensor* h_ = nullptr;
   at::Tensor x_, q_, attn_, o_, qkv_, gate_, up_, down_, cos_, sin_;
   std::vector<at::Tensor> qkv_parts_;
   std::vector<int64_t> slot_block_, slot_offset_, rows_;
   std::vector<Layer> layers_;
   std::unique_ptr<float[]> y_;
 };
-
-}  // namespace
 
 bool FusedDecodeModelSupported(const ModelConfig& config, const DecoderWeights& weights) {
   const c10::ScalarType t = weights.embed_tokens.scalar_type();
@@ -259,8 +274,11 @@ bool FusedDecodeStepSupported(const ModelConfig& config, const DecoderWeights& w
 
 void FusedDecodeLayers(const ModelConfig& config, const DecoderWeights& weights,
                        const ForwardInput& in, const std::pair<at::Tensor, at::Tensor>& rope,
-                       KvCache& kv, at::Tensor& h) {
-  Step(config, weights, in, rope, kv, h).Run();
+                       KvCache& kv, at::Tensor& h, std::shared_ptr<FusedDecodeStep>& workspace) {
+  if (!workspace || !workspace->Fits(h, kv)) {
+    workspace = std::make_shared<FusedDecodeStep>(config, weights, h, kv);
+  }
+  workspace->Run(weights, in, rope, h);
 }
 
 }  // namespace vnp

@@ -7,6 +7,7 @@
 // idle about a quarter of the time.
 #pragma once
 
+#include <memory>
 #include <utility>
 
 #include <ATen/core/Tensor.h>
@@ -30,10 +31,14 @@ bool FusedDecodeStepSupported(const ModelConfig& config, const DecoderWeights& w
                               const ForwardInput& in, const KvCache& kv,
                               const std::pair<at::Tensor, at::Tensor>& rope, const at::Tensor& h);
 
+// The buffers and task lists for one batch size, kept between steps.
+class FusedDecodeStep;
+
 // Runs every layer on the embeddings h ([M, hidden], contiguous), writing each layer's K/V, and
-// leaves in h the residual stream after the last layer (before the final norm).
+// leaves in h the residual stream after the last layer (before the final norm). Reuses
+// `workspace` when it was made for M rows and this KV cache; else replaces it.
 void FusedDecodeLayers(const ModelConfig& config, const DecoderWeights& weights,
                        const ForwardInput& in, const std::pair<at::Tensor, at::Tensor>& rope,
-                       KvCache& kv, at::Tensor& h);
+                       KvCache& kv, at::Tensor& h, std::shared_ptr<FusedDecodeStep>& workspace);
 
 }  // namespace vnp

@@ -175,6 +175,8 @@ absl::Status Worker::AllocateKv(int64_t num_blocks, int64_t block_size) {
   for (auto [decoder, kv] : {std::pair{&decoder_, &kv_}, std::pair{draft_ ? &*draft_ : nullptr, &draft_kv_}}) {
     if (decoder == nullptr) continue;
     const ModelConfig& c = decoder->config();
+    decoder->ReleaseFusedWorkspace();  // it holds the old caches' tensors: free them first
+    kv->reset();
     kv->emplace(c.num_layers, num_blocks, c.num_kv_heads, block_size, c.head_dim,
                 neuron_config_.torch_dtype);
   }

@@ -15,15 +15,17 @@ namespace {
 // Phase p writes every cell p + 1 after checking that phase p - 1 wrote all of them.
 void RunChain(int64_t cells, int64_t phases, std::atomic<int64_t>& wrong) {
   std::vector<int64_t> a(cells, 0);
+  // Read here: inside a parallel region get_num_threads() answers for a nested one (1).
+  const int64_t threads = at::get_num_threads();
   std::vector<TaskPhase> ps;
   for (int64_t p = 0; p < phases; ++p) {
-    ps.push_back({cells, [&a, &wrong, cells, p](int64_t i, int64_t thread) {
+    ps.push_back({cells, [&a, &wrong, cells, p, threads](int64_t i, int64_t thread) {
                     // Every cell, not just this task's: any cell of the last phase still unwritten
                     // would show here.
                     for (int64_t j = 0; j < cells; ++j) {
                       if (a[j] < p) wrong.fetch_add(1);
                     }
-                    if (thread < 0 || thread >= at::get_num_threads()) wrong.fetch_add(1);
+                    if (thread < 0 || thread >= threads) wrong.fetch_add(1);
                     a[i] = p + 1;
                   }});
   }
