@@ -73,9 +73,8 @@ int64_t DecodeAttentionTasks::merges() const {
 }
 
 void DecodeAttentionTasks::Run(int64_t task, int64_t thread) {
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, q_.scalar_type(), "decode_attention", [&] {
-    RunTask<scalar_t>(task, thread);
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, q_.scalar_type(), "decode_attention",
+                                  [&] { RunTask<scalar_t>(task, thread); });
 }
 
 void DecodeAttentionTasks::Merge(int64_t token) {
@@ -231,7 +230,8 @@ void DecodeAttention(const at::Tensor& q, const at::Tensor& k_cache, const at::T
                      int64_t window, at::Tensor& out) {
   DecodeAttentionTasks attention(q, k_cache, v_cache, scale, out);
   attention.Plan(batch, rows, window);
-  ParallelDynamic(attention.size(), [&](int64_t task, int64_t thread) { attention.Run(task, thread); });
+  ParallelDynamic(attention.size(),
+                  [&](int64_t task, int64_t thread) { attention.Run(task, thread); });
   for (int64_t t = 0; t < attention.merges(); ++t) attention.Merge(t);
 }
 

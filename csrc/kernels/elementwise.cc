@@ -69,7 +69,9 @@ void RmsNormRows(T* x, const T* add, const T* w, T* out, int64_t rows, int64_t n
       } else {
         for (int64_t j = 0; j < m; ++j) ss[j] = SumOfSquares(x + (r0 + j) * n, n);
       }
-      for (int64_t j = 0; j < m; ++j) WriteNormed(x + (r0 + j) * n, ss[j], w, out + (r0 + j) * n, n, eps);
+      for (int64_t j = 0; j < m; ++j) {
+        WriteNormed(x + (r0 + j) * n, ss[j], w, out + (r0 + j) * n, n, eps);
+      }
     }
   });
 }
@@ -98,7 +100,9 @@ void RopeRows(const T* x, const T* cos, const T* sin, T* out, int64_t tokens, in
     for (int64_t t = begin; t < end; ++t) {
       const T* c = cos + t * d;
       const T* s = sin + t * d;
-      for (int64_t h = 0; h < heads; ++h) RopeHead(x + (t * heads + h) * d, c, s, out + (t * heads + h) * d, d);
+      for (int64_t h = 0; h < heads; ++h) {
+        RopeHead(x + (t * heads + h) * d, c, s, out + (t * heads + h) * d, d);
+      }
     }
   });
 }

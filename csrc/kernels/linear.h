@@ -42,14 +42,15 @@ class GemvTasks {
   // True when Linears would take the GEMV path for x [M, K] against every projection.
   static bool Supports(const at::Tensor& x, const std::vector<Projection>& ps);
   // The same for an x of dtype `x_dtype` on the CPU with M rows of K values.
-  static bool Supports(c10::ScalarType x_dtype, int64_t M, int64_t K, const std::vector<Projection>& ps);
+  static bool Supports(c10::ScalarType x_dtype, int64_t M, int64_t K,
+                       const std::vector<Projection>& ps);
 
   // x: [M, K], whose values are read only by Load* and Run (the caller may fill it after).
   // outs: one [M, N_p] contiguous tensor in x's dtype per projection, or empty to allocate them.
   // y: fp32 scratch of M × ScratchFloats() values, or null to allocate it; tasks of one
   // GemvTasks use disjoint parts of it, so GEMVs that run one after another may share one.
-  GemvTasks(const at::Tensor& x, const std::vector<Projection>& ps, std::vector<at::Tensor> outs = {},
-            float* y = nullptr);
+  GemvTasks(const at::Tensor& x, const std::vector<Projection>& ps,
+            std::vector<at::Tensor> outs = {}, float* y = nullptr);
   ~GemvTasks();
 
   // Reads x's rows [m0, m1), or columns [k0, k1) of every row (widened to fp32 where the loop

@@ -51,7 +51,9 @@ class Decoder {
 
   // Decode steps that model/fused_decode.h takes run there unless turned off (tests compare the
   // two paths; both give the same results).
-  void set_fused_decode(bool on) { fused_decode_ = on && FusedDecodeModelSupported(config_, weights_); }
+  void set_fused_decode(bool on) {
+    fused_decode_ = on && FusedDecodeModelSupported(config_, weights_);
+  }
   bool fused_decode() const { return fused_decode_; }
   // Drops the fused path's buffers, which hold the KV cache's tensors (before the cache is
   // replaced, so that the old one is freed first).

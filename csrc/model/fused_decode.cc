@@ -47,7 +47,8 @@ class FusedDecodeStep {
     if (w.layers[0].qkv_proj.defined()) {
       qkv_ = at::empty({M_, q_out + 2 * kv_out}, o);
     } else {
-      qkv_parts_ = {at::empty({M_, q_out}, o), at::empty({M_, kv_out}, o), at::empty({M_, kv_out}, o)};
+      qkv_parts_ = {at::empty({M_, q_out}, o), at::empty({M_, kv_out}, o),
+                    at::empty({M_, kv_out}, o)};
     }
     gate_ = at::empty({M_, c.intermediate_size}, o);
     up_ = at::empty({M_, c.intermediate_size}, o);
@@ -118,7 +119,8 @@ class FusedDecodeStep {
                                           std::vector<at::Tensor>{qkv_}, y_.get());
     } else {
       L.qkv = std::make_unique<GemvTasks>(
-          x_, std::vector<Projection>{{w.q_proj, w.q_bias}, {w.k_proj, w.k_bias}, {w.v_proj, w.v_bias}},
+          x_,
+          std::vector<Projection>{{w.q_proj, w.q_bias}, {w.k_proj, w.k_bias}, {w.v_proj, w.v_bias}},
           qkv_parts_, y_.get());
     }
     L.attention = std::make_unique<DecodeAttentionTasks>(q_, kv.keys(l), kv.values(l),
@@ -146,11 +148,10 @@ class FusedDecodeStep {
     char* k = qkv_.defined() ? q + H * D_ * es : Row(qkv_parts_[1], m);
     char* v = qkv_.defined() ? k + KVH * D_ * es : Row(qkv_parts_[2], m);
     if (w.q_norm.defined()) {  // Qwen3: per-head RMSNorm before RoPE, in place
-      for (int64_t i = 0; i < H; ++i) {
-        RmsNormRow(dtype_, q + i * D_ * es, nullptr, w.q_norm.const_data_ptr(), q + i * D_ * es, D_, c_.rms_norm_eps);
-      }
-      for (int64_t i = 0; i < KVH; ++i) {
-        RmsNormRow(dtype_, k + i * D_ * es, nullptr, w.k_norm.const_data_ptr(), k + i * D_ * es, D_, c_.rms_norm_eps);
+      for (int64_t i = 0; i < H + KVH; ++i) {
+        char* head = i < H ? q + i * D_ * es : k + (i - H) * D_ * es;
+        const at::Tensor& norm = i < H ? w.q_norm : w.k_norm;
+        RmsNormRow(dtype_, head, nullptr, norm.const_data_ptr(), head, D_, c_.rms_norm_eps);
       }
     }
     const char* cos = Row(cos_, m);
@@ -184,7 +185,9 @@ class FusedDecodeStep {
     }
     phases.push_back({L.o->size(), [&L](int64_t b, int64_t) { L.o->Run(b); }});
     const LayerWeights& w = w_->layers[l];
-    phases.push_back({M_, [this, &L, &w](int64_t m, int64_t) { NormRow(m, &o_, w.post_attention_norm, *L.gate_up); }});
+    phases.push_back({M_, [this, &L, &w](int64_t m, int64_t) {
+                        NormRow(m, &o_, w.post_attention_norm, *L.gate_up);
+                      }});
     const int64_t I = c_.intermediate_size;
     phases.push_back({(I + L.mlp_block - 1) / L.mlp_block, [this, &L, I](int64_t b, int64_t) {
                         const int64_t lo = b * L.mlp_block, hi = std::min(I, lo + L.mlp_block);
@@ -205,7 +208,8 @@ class FusedDecodeStep {
                         }});
     } else {
       phases.push_back({M_, [this](int64_t m, int64_t) {
-                          RmsNormRow(dtype_, Row(*h_, m), Row(down_, m), nullptr, nullptr, c_.hidden_size, 0.0);
+                          RmsNormRow(dtype_, Row(*h_, m), Row(down_, m), nullptr, nullptr,
+                                     c_.hidden_size, 0.0);
                         }});
     }
   }
@@ -238,9 +242,10 @@ bool FusedDecodeModelSupported(const ModelConfig& config, const DecoderWeights& 
       if (!SameCpuDtype(*n, t)) return false;
     }
     const bool projections =
-        (w.qkv_proj.defined() ? GemvTasks::Supports(t, 1, H, {{w.qkv_proj, w.qkv_bias}})
-                              : GemvTasks::Supports(t, 1, H, {{w.q_proj, w.q_bias}, {w.k_proj, w.k_bias},
-                                                              {w.v_proj, w.v_bias}})) &&
+        (w.qkv_proj.defined()
+             ? GemvTasks::Supports(t, 1, H, {{w.qkv_proj, w.qkv_bias}})
+             : GemvTasks::Supports(t, 1, H, {{w.q_proj, w.q_bias}, {w.k_proj, w.k_bias},
+                                             {w.v_proj, w.v_bias}})) &&
         GemvTasks::Supports(t, 1, attn, {{w.o_proj, w.o_bias}}) &&
         GemvTasks::Supports(t, 1, H, {{w.gate_proj, w.gate_bias}, {w.up_proj, w.up_bias}}) &&
         GemvTasks::Supports(t, 1, config.intermediate_size, {{w.down_proj, w.down_bias}});

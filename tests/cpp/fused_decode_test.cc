@@ -35,8 +35,8 @@ void CompareDecodeSteps(Worker& ref, Worker& fused, const std::vector<int64_t>& 
   auto sampling = at::tensor({0.0f, 0.0f, 1.0f}).repeat({B, 1});
   auto run = [&](Worker& w, std::vector<int64_t> ids, std::vector<int64_t> pos,
                  std::vector<int64_t> qlens, std::vector<int64_t> ctx, std::vector<int64_t> slots) {
-    StepInput in{at::tensor(ids, at::kLong), at::tensor(pos, at::kLong), at::tensor(qlens, at::kLong),
-                 at::tensor(ctx, at::kLong), tables, at::tensor(slots, at::kLong),
+    StepInput in{at::tensor(ids, at::kLong), at::tensor(pos, at::kLong),
+                 at::tensor(qlens, at::kLong), at::tensor(ctx, at::kLong), tables, at::tensor(slots, at::kLong),
                  at::ones({B}, at::kBool), sampling, at::full({B}, -1, at::kLong),
                  at::zeros({B}, at::kLong), LogitsMode::kLast};
     auto out = w.Step(in);
@@ -63,7 +63,8 @@ void CompareDecodeSteps(Worker& ref, Worker& fused, const std::vector<int64_t>& 
     StepOutput want = run(ref, ids, pos, ones, len, slots);
     const int64_t fused_before = fused.fused_decode_steps();
     StepOutput got = run(fused, ids, pos, ones, len, slots);
-    EXPECT_EQ(fused.fused_decode_steps(), fused_before + 1) << "the step did not take the fused path";
+    EXPECT_EQ(fused.fused_decode_steps(), fused_before + 1)
+        << "the step did not take the fused path";
     EXPECT_EQ(ref.fused_decode_steps(), 0);
     ASSERT_TRUE(want.logits.defined() && got.logits.defined());
     // The same kernels and rounding points: on the Zen 5 host bf16 logits came out bitwise
