@@ -118,14 +118,16 @@ GemvTasks::GemvTasks(const at::Tensor& x, const std::vector<Projection>& ps,
     own_y_.reset(new float[M_ * total_]);
     y_ = own_y_.get();
   }
-  // About eight blocks per thread, in multiples of 24 rows (whole 3-row register tiles, 8-row
-  // cache lines of fp32 output), for balance without tiny tasks.
-  const int64_t threads = at::get_num_threads();
-  block_ = std::max<int64_t>(24, (total_ / (threads * 8) + 23) / 24 * 24);
+  block_ = BlockRows(total_);
   blocks_ = (total_ + block_ - 1) / block_;
 }
 
 GemvTasks::~GemvTasks() = default;
+
+int64_t GemvTasks::BlockRows(int64_t total) {
+  const int64_t threads = at::get_num_threads();
+  return std::max<int64_t>(24, (total / (threads * 8) + 23) / 24 * 24);
+}
 
 void GemvTasks::LoadRows(int64_t m0, int64_t m1) {
   for (int64_t m = m0; m < m1; ++m) Load(m * K_, (m + 1) * K_);
@@ -174,6 +176,14 @@ int64_t LinearGemvMaxRows(c10::ScalarType w) {
 }
 
 std::vector<at::Tensor> Linears(const at::Tensor& x, const std::vector<Projection>& ps) {
+  // fp64 x against 16-bit or fp32 weights: the GEMV reads x in fp32 and its output rounding
+  // takes fp32/bf16/fp16, so x goes in as fp32 and the fp32 results come back widened.
+  if (x.scalar_type() == at::kDouble && x.dim() == 2 && x.device().is_cpu() &&
+      GemvTasks::Supports(at::kFloat, x.size(0), x.size(1), ps)) {
+    std::vector<at::Tensor> outs = Linears(x.to(at::kFloat), ps);
+    for (at::Tensor& o : outs) o = o.to(at::kDouble);
+    return outs;
+  }
   if (GemvTasks::Supports(x, ps)) {
     GemvTasks gemv(x, ps);
     gemv.LoadRows(0, x.size(0));

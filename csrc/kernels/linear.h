@@ -59,6 +59,10 @@ class GemvTasks {
   void LoadColumns(int64_t k0, int64_t k1);
   // The projections' total output rows: one row of the y scratch.
   int64_t ScratchFloats() const { return total_; }
+  // Rows per task for `total` output rows on the current thread count: about eight tasks a
+  // thread, in multiples of 24 rows (whole 3-row register tiles, 8-row cache lines of fp32
+  // output), for balance without tiny tasks.
+  static int64_t BlockRows(int64_t total);
   int64_t size() const { return blocks_; }
   void Run(int64_t block) const;
   // Rows [lo, hi) of projection p alone.

@@ -54,7 +54,6 @@ class Decoder {
   void set_fused_decode(bool on) {
     fused_decode_ = on && FusedDecodeModelSupported(config_, weights_);
   }
-  bool fused_decode() const { return fused_decode_; }
   // Drops the fused path's buffers, which hold the KV cache's tensors (before the cache is
   // replaced, so that the old one is freed first).
   void ReleaseFusedWorkspace() { fused_workspace_.reset(); }

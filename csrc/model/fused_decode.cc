@@ -6,7 +6,6 @@
 #include <vector>
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 
 #include "kernels/cpu_features.h"
 #include "kernels/decode_attention.h"
@@ -134,10 +133,9 @@ class FusedDecodeStep {
     // SiLU·up overwrites gate in place, which the down projection reads as its x.
     L.down = std::make_unique<GemvTasks>(gate_, std::vector<Projection>{{w.down_proj, w.down_bias}},
                                          std::vector<at::Tensor>{down_}, y_.get());
-    // gate/up tasks: blocks of intermediate rows (multiples of 24, about eight per thread),
+    // gate/up tasks: blocks of intermediate rows, as a GEMV of that many rows would cut them,
     // each computing its gate and up rows and then their SiLU·up.
-    const int64_t I = c_.intermediate_size, threads = at::get_num_threads();
-    L.mlp_block = std::max<int64_t>(24, (I / (threads * 8) + 23) / 24 * 24);
+    L.mlp_block = GemvTasks::BlockRows(c_.intermediate_size);
   }
 
   // Row m's q heads rotated into q_, its k heads rotated into the KV slot, its v copied there.

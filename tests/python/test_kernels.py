@@ -44,6 +44,20 @@ def test_linear_matches_fp32_reference(dtype, rows, k, n, bias):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
+@pytest.mark.parametrize("rows", [1, 5])
+def test_fp64_activations_take_the_gemv_in_fp32(dtype, rows):
+    """fp64 x against 16-bit or fp32 weights: the GEMV path, x read in fp32, fp64 results."""
+    g = torch.Generator().manual_seed(rows)
+    x = torch.randn(rows, 77, generator=g, dtype=torch.float64)
+    w = (torch.randn(131, 77, generator=g) / 77**0.5).to(dtype)
+    b = torch.randn(131, generator=g).to(dtype)
+    got = linear(x, w, b)
+    assert got.dtype == torch.float64 and got.shape == (rows, 131)
+    want = reference(x.float(), w, b, torch.float32).double()
+    torch.testing.assert_close(got, want, rtol=1e-5, atol=4e-5)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=str)
 def test_threshold_is_inside_tested_rows(dtype):
     """Both paths are covered above for every dtype: bf16 weights switch to torch's bf16 linear
     after 32 rows on a CPU with bf16 units, the rest to the widened GEMM after 128."""
