@@ -70,6 +70,23 @@ def decode_bound(shape: dict, context: int, elem_bytes: int, bandwidth: float) -
     return bandwidth / ((shape["decode_params"] + shape["kv_per_token"] * context) * elem_bytes)
 
 
+def offline_flop_per_request(cfg: dict, prompt: int, new: int) -> float:
+    """GEMM FLOPs of one request of `prompt` tokens in and `new` out: every prompt token and
+    every fed-back output token through the decoder layers, and the lm_head once per output
+    token (attention's own FLOPs left out, as for the prefill bound)."""
+    layers = shape_of(cfg)["prefill_params"]
+    return 2 * ((prompt + new - 1) * layers + new * cfg["vocab_size"] * cfg["hidden_size"])
+
+
+def matmul_peaks(cfgs: list[dict], runs: int) -> dict[str, float]:
+    """FLOP/s of x @ W^T in fp32 and bf16, each the best over square sizes 1024-4096 and each
+    model's MLP up-projection at 512 tokens."""
+    shapes = [(n, n, n) for n in (1024, 2048, 4096)]
+    shapes += [(512, cfg["hidden_size"], cfg["intermediate_size"]) for cfg in cfgs]
+    return {name: max(matmul_flops(dt, *shape, runs) for shape in shapes)
+            for name, dt in (("float32", torch.float32), ("bfloat16", torch.bfloat16))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--runs", type=int, default=5)
@@ -79,10 +96,7 @@ def main() -> None:
     args = ap.parse_args()
     bandwidth = read_bandwidth(args.gib, args.runs)
     models = {"SmolLM2-135M": json.loads((smollm2() / "config.json").read_text()), "Llama-1B-shape": LLAMA_1B_SHAPE}
-    shapes = [(n, n, n) for n in (1024, 2048, 4096)]
-    shapes += [(512, cfg["hidden_size"], cfg["intermediate_size"]) for cfg in models.values()]
-    flops = {name: max(matmul_flops(dt, *shape, args.runs) for shape in shapes)
-             for name, dt in (("float32", torch.float32), ("bfloat16", torch.bfloat16))}
+    flops = matmul_peaks(list(models.values()), args.runs)
     bounds = {}
     for name, cfg in models.items():
         s = shape_of(cfg)

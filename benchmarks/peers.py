@@ -25,6 +25,10 @@ Sections (each a JSON entry; a Markdown table is printed at the end):
              worker (the same thread count as ours; by default it keeps one core for the
              front end) and the same KV budget as ours.
 
+With any offline section, "offline_bound" records the workload's compute roofline measured in
+the same run (GEMM FLOPs per request at the best bf16/fp32 linear rate) and each offline
+throughput as a fraction of it.
+
 `--repeat N` runs the worker and llama sections N times, alternating, and records each
 figure's median (the runs themselves under "worker_runs" and "llama_runs"): on a host whose
 speed drifts by 10% from minute to minute, one run of each can put them in different spells.
@@ -298,6 +302,21 @@ def bench_vllm_cpu(args: argparse.Namespace) -> dict:
     return child
 
 
+def offline_bound(cfg: dict, prompt: int, new: int, result: dict) -> dict:
+    """The offline workload's compute roofline, measured now (GEMM peaks move with the host's
+    spells as bandwidth does): output tokens/s if every GEMM FLOP of its requests ran at the
+    best measured bf16 or fp32 linear rate, and each offline figure of this run as a fraction."""
+    from benchmarks.machine_limits import matmul_peaks, offline_flop_per_request
+
+    peak = max(matmul_peaks([cfg], 5).values())
+    bound = new * peak / offline_flop_per_request(cfg, prompt, new)
+    rates = {"vllm": result.get("vllm", {}).get("output_tok_s"),
+             "llama_server": result.get("llama_server", {}).get("output_tok_s"),
+             "hf": result.get("hf", {}).get("batch_output_tok_s")}
+    return {"matmul_gflop_s": round(peak / 1e9, 1), "output_tok_s_bound": round(bound, 1),
+            "fraction": {k: round(v / bound, 3) for k, v in rates.items() if v}}
+
+
 def table(r: dict) -> str:
     w, lc, hf, v, ls, vc = (r.get(k, {}) for k in SECTIONS)
     rows = []
@@ -409,9 +428,16 @@ def main() -> None:
                  for n in args.parallel]
         result["llama_server_sweep"] = sweep
         result["llama_server"] = best(sweep)
+    if any(s in sections for s in ("vllm", "llama_server", "hf")):
+        result["offline_bound"] = offline_bound(json.loads((model / "config.json").read_text()),
+                                                len(prompts[0]), args.new_tokens, result)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result))
+    if "offline_bound" in result:
+        b = result["offline_bound"]
+        print(f"offline compute bound {b['output_tok_s_bound']} tok/s at {b['matmul_gflop_s']} GFLOP/s; "
+              f"fraction of it: {b['fraction']}")
 
 
 if __name__ == "__main__":

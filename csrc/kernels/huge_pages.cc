@@ -18,6 +18,21 @@ constexpr size_t kHugePage = size_t{2} << 20;
 
 size_t RoundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
 
+// Backs [p, p + bytes) with memory now instead of at first write. A lazily backed KV cache
+// took its page faults (and the kernel's zeroing of each 2 MB page) inside serving steps: ~3% of
+// a loaded server's engine time, on whichever step first wrote a block.
+void Prefault(char* p, size_t bytes) {
+  if (bytes == 0) return;
+#ifdef MADV_POPULATE_WRITE
+  if (::madvise(p, RoundUp(bytes, static_cast<size_t>(::sysconf(_SC_PAGESIZE))), MADV_POPULATE_WRITE) == 0) {
+    return;
+  }
+#endif
+  // Kernels before 5.14: a write per page (the memory is zero already, so writing zero keeps it).
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
+  for (size_t i = 0; i < bytes; i += page) static_cast<volatile char*>(p)[i] = 0;
+}
+
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<char>> HugePageBuffer(size_t bytes) {
@@ -59,6 +74,7 @@ std::vector<at::Tensor> HugePageZeros(const std::vector<std::vector<int64_t>>& s
   auto buffer = HugePageBuffer(total);
   TORCH_CHECK(buffer.ok(), buffer.status().message());
   std::shared_ptr<char> keep_alive = *std::move(buffer);
+  Prefault(keep_alive.get(), total);
   std::vector<at::Tensor> out;
   for (size_t i = 0; i < shapes.size(); ++i) {
     out.push_back(at::from_blob(keep_alive.get() + offsets[i], shapes[i],

@@ -20,8 +20,9 @@ namespace vnp {
 absl::StatusOr<std::shared_ptr<char>> HugePageBuffer(size_t bytes);
 
 // Zero-filled tensors of one dtype and the given shapes, laid end to end in one HugePageBuffer
-// (one allocation, so many small tensors share huge pages). Throws c10::Error when the memory
-// cannot be mapped, as at::zeros does.
+// (one allocation, so many small tensors share huge pages), backed by memory before they
+// return, as at::zeros' are (no page faults later, in the steps). Throws c10::Error when the
+// memory cannot be mapped, as at::zeros does.
 std::vector<at::Tensor> HugePageZeros(const std::vector<std::vector<int64_t>>& shapes,
                                       c10::ScalarType dtype);
 

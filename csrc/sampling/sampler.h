@@ -21,8 +21,9 @@ namespace vnp {
 inline constexpr float kGreedyBelow = 1e-5f;  // vLLM treats temperatures under this as greedy
 
 // The distribution a sampled row draws from (vLLM's rule: temperature, then top-k, then top-p
-// keeping the crossing token): the kept token ids by falling probability and their cumulative
-// probabilities, unnormalised (the kept mass is cum[keep - 1]).
+// keeping the crossing token): the kept token ids by falling probability (in vocabulary order
+// when nothing is cut) and their cumulative probabilities, unnormalised (the kept mass is
+// cum[keep - 1]).
 struct Filtered {
   at::Tensor ids;  // [k] int64
   at::Tensor cum;  // [k] float64

@@ -43,6 +43,31 @@ TEST(SamplerTest, TopPKeepsTheCrossingToken) {
   EXPECT_NEAR(frac0, 0.5 / 0.8, 0.03);  // renormalised over the kept set
 }
 
+// FilterLogits against a full sort of a 5000-token vocabulary (vLLM's rule), on peaked rows
+// (top-p's kept set inside the first 256 candidates) and flat ones (past them: the full sort),
+// and with nothing cut (vocabulary order, no sort).
+TEST(SamplerTest, FilterLogitsMatchesTheFullSort) {
+  at::manual_seed(5);
+  for (float scale : {8.0f, 3.0f, 0.3f}) {
+    at::Tensor logits = at::randn({5000}) * scale;
+    for (float top_p : {0.5f, 0.95f, 1.0f}) {
+      SCOPED_TRACE(testing::Message() << "scale " << scale << " top_p " << top_p);
+      Filtered f = FilterLogits(logits, 0.7f, 0, top_p);
+      at::Tensor probs = at::softmax(logits / 0.7f, 0, at::kDouble);
+      auto [sorted, order] = probs.sort(0, /*descending=*/true);
+      at::Tensor before = sorted.cumsum(0) - sorted;
+      const int64_t keep = std::max<int64_t>(1, before.lt(top_p).sum().item<int64_t>());
+      ASSERT_EQ(f.keep, keep);
+      at::Tensor kept = f.ids.narrow(0, 0, keep);
+      EXPECT_TRUE(at::equal(std::get<0>(kept.sort()), std::get<0>(order.narrow(0, 0, keep).sort())));
+      // Each kept token's probability, over the whole vocabulary, as the cumulative sums say.
+      at::Tensor cum = f.cum.narrow(0, 0, keep);
+      at::Tensor p = cum - at::cat({at::zeros({1}, at::kDouble), cum.narrow(0, 0, keep - 1)});
+      EXPECT_TRUE(at::allclose(p, probs.index_select(0, kept), 1e-9, 1e-12));
+    }
+  }
+}
+
 TEST(SamplerTest, SeededDrawsDependOnlyOnSeedAndOffset) {
   at::Tensor logits = at::randn({1, 1000}).repeat({4, 1});
   Sampler a(0), b(99);
