@@ -23,13 +23,11 @@ size_t RoundUp(size_t n, size_t to) { return (n + to - 1) / to * to; }
 // a loaded server's engine time, on whichever step first wrote a block.
 void Prefault(char* p, size_t bytes) {
   if (bytes == 0) return;
+  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
 #ifdef MADV_POPULATE_WRITE
-  if (::madvise(p, RoundUp(bytes, static_cast<size_t>(::sysconf(_SC_PAGESIZE))), MADV_POPULATE_WRITE) == 0) {
-    return;
-  }
+  if (::madvise(p, RoundUp(bytes, page), MADV_POPULATE_WRITE) == 0) return;
 #endif
   // Kernels before 5.14: a write per page (the memory is zero already, so writing zero keeps it).
-  const size_t page = static_cast<size_t>(::sysconf(_SC_PAGESIZE));
   for (size_t i = 0; i < bytes; i += page) static_cast<volatile char*>(p)[i] = 0;
 }
 

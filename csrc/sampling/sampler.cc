@@ -64,7 +64,9 @@ Filtered FilterLogits(const at::Tensor& logits, float temperature, int64_t top_k
     at::Tensor probs = (values.to(at::kDouble) - at::logsumexp(scaled.to(at::kDouble), 0)).exp();
     at::Tensor cum = probs.cumsum(0);
     if (pool == vocab || cum[pool - 1].item<double>() >= top_p) {
-      const int64_t keep = std::max<int64_t>(1, (cum - probs).lt(static_cast<double>(top_p)).sum().item<int64_t>());
+      at::Tensor before = cum - probs;
+      const int64_t keep =
+          std::max<int64_t>(1, before.lt(static_cast<double>(top_p)).sum().item<int64_t>());
       return {indices.contiguous(), cum.contiguous(), keep};
     }
   }

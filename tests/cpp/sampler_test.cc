@@ -59,7 +59,8 @@ TEST(SamplerTest, FilterLogitsMatchesTheFullSort) {
       const int64_t keep = std::max<int64_t>(1, before.lt(top_p).sum().item<int64_t>());
       ASSERT_EQ(f.keep, keep);
       at::Tensor kept = f.ids.narrow(0, 0, keep);
-      EXPECT_TRUE(at::equal(std::get<0>(kept.sort()), std::get<0>(order.narrow(0, 0, keep).sort())));
+      at::Tensor want = order.narrow(0, 0, keep);
+      EXPECT_TRUE(at::equal(std::get<0>(kept.sort()), std::get<0>(want.sort())));
       // Each kept token's probability, over the whole vocabulary, as the cumulative sums say.
       at::Tensor cum = f.cum.narrow(0, 0, keep);
       at::Tensor p = cum - at::cat({at::zeros({1}, at::kDouble), cum.narrow(0, 0, keep - 1)});
