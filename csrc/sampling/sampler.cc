@@ -44,6 +44,17 @@ int64_t SampleFiltered(const Filtered& f, double u, int64_t without) {
   return pick;
 }
 
+namespace {
+
+// How many of the sorted candidates top-p keeps: every token whose preceding mass is below
+// top_p, so the token that crosses it is kept too (vLLM's and HF's rule), and at least one.
+int64_t TopPKeep(const at::Tensor& probs, const at::Tensor& cum, float top_p) {
+  at::Tensor before = cum - probs;
+  return std::max<int64_t>(1, before.lt(static_cast<double>(top_p)).sum().item<int64_t>());
+}
+
+}  // namespace
+
 Filtered FilterLogits(const at::Tensor& logits, float temperature, int64_t top_k, float top_p) {
   at::Tensor scaled = logits / temperature;
   const int64_t vocab = scaled.size(0);
@@ -64,22 +75,14 @@ Filtered FilterLogits(const at::Tensor& logits, float temperature, int64_t top_k
     at::Tensor probs = (values.to(at::kDouble) - at::logsumexp(scaled.to(at::kDouble), 0)).exp();
     at::Tensor cum = probs.cumsum(0);
     if (pool == vocab || cum[pool - 1].item<double>() >= top_p) {
-      at::Tensor before = cum - probs;
-      const int64_t keep =
-          std::max<int64_t>(1, before.lt(static_cast<double>(top_p)).sum().item<int64_t>());
-      return {indices.contiguous(), cum.contiguous(), keep};
+      return {indices.contiguous(), cum.contiguous(), TopPKeep(probs, cum, top_p)};
     }
   }
   const int64_t k = cut_k ? top_k : vocab;
   auto [values, indices] = at::topk(scaled, k, /*dim=*/0, /*largest=*/true, /*sorted=*/true);
   at::Tensor probs = at::softmax(values, 0, at::kDouble);
   at::Tensor cum = probs.cumsum(0);
-  int64_t keep = k;
-  if (top_p < 1.0f) {
-    // Keep every token whose preceding mass is below top_p: includes the crossing token.
-    at::Tensor before = cum - probs;
-    keep = std::max<int64_t>(1, before.lt(static_cast<double>(top_p)).sum().item<int64_t>());
-  }
+  const int64_t keep = top_p < 1.0f ? TopPKeep(probs, cum, top_p) : k;
   return {indices.contiguous(), cum.contiguous(), keep};
 }
 
@@ -166,6 +169,9 @@ at::Tensor Sampler::Sample(const at::Tensor& logits, const SamplingBatch& batch)
   int64_t* dst = out.data_ptr<int64_t>();
   const int64_t* g = greedy.data_ptr<int64_t>();
   const double* draws = u.data_ptr<double>();
+  bool any_sampled = false;
+  for (int64_t i = 0; i < n && !any_sampled; ++i) any_sampled = p[3 * i] >= kGreedyBelow;
+  if (!any_sampled) return greedy;
   // Rows are independent (their draws are taken above): spread them over the threads.
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
