@@ -155,35 +155,30 @@ at::Tensor Sampler::SampleNxdi(const at::Tensor& logits, const at::Tensor& param
 }
 
 at::Tensor Sampler::Sample(const at::Tensor& logits, const SamplingBatch& batch) {
-  if (on_device_) {
-    if (logits.size(0) == 0) return at::empty({0}, at::kLong);
-    return SampleNxdi(logits, batch.params, Draws(batch), *on_device_);
-  }
   const int64_t n = logits.size(0);
-  at::Tensor out = at::empty({n}, at::kLong);
-  if (n == 0) return out;
+  if (n == 0) return at::empty({0}, at::kLong);
+  if (on_device_) return SampleNxdi(logits, batch.params, Draws(batch), *on_device_);
   at::Tensor params = batch.params.to(at::kFloat).contiguous();
   const float* p = params.data_ptr<float>();
   at::Tensor u = Draws(batch);
-  at::Tensor greedy = logits.argmax(1);
-  int64_t* dst = out.data_ptr<int64_t>();
-  const int64_t* g = greedy.data_ptr<int64_t>();
-  const double* draws = u.data_ptr<double>();
+  // Every row's greedy token; sampled rows overwrite theirs below.
+  at::Tensor tokens = logits.argmax(1);
   bool any_sampled = false;
   for (int64_t i = 0; i < n && !any_sampled; ++i) any_sampled = p[3 * i] >= kGreedyBelow;
-  if (!any_sampled) return greedy;
+  if (!any_sampled) return tokens;
+  int64_t* dst = tokens.data_ptr<int64_t>();
+  const double* draws = u.data_ptr<double>();
   // Rows are independent (their draws are taken above): spread them over the threads.
   at::parallel_for(0, n, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
       const float temperature = p[3 * i];
-      dst[i] = temperature < kGreedyBelow
-                   ? g[i]
-                   : SampleFiltered(FilterLogits(logits[i], temperature,
-                                                 static_cast<int64_t>(p[3 * i + 1]), p[3 * i + 2]),
-                                    draws[i]);
+      if (temperature < kGreedyBelow) continue;
+      dst[i] = SampleFiltered(
+          FilterLogits(logits[i], temperature, static_cast<int64_t>(p[3 * i + 1]), p[3 * i + 2]),
+          draws[i]);
     }
   });
-  return out;
+  return tokens;
 }
 
 }  // namespace vnp
