@@ -7,6 +7,9 @@
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 
+#include "kernels/cpu_features.h"
+#include "kernels/rows_avx2.h"
+
 namespace vnp {
 namespace {
 
@@ -35,10 +38,15 @@ float SumOfSquares(const T* x, int64_t n) {
   return ss;
 }
 
-// out = w · dtype(x · rsqrt(ss / n + eps)); out may be x.
+// rsqrt(ss / n + eps), the norm's scale from the sum of squares of n values.
+float NormScale(float ss, int64_t n, float eps) {
+  return 1.f / std::sqrt(ss / static_cast<float>(n) + eps);
+}
+
+// out = w · dtype(x · NormScale); out may be x.
 template <class T>
 void WriteNormed(const T* x, float ss, const T* w, T* out, int64_t n, float eps) {
-  const float scale = 1.f / std::sqrt(ss / static_cast<float>(n) + eps);
+  const float scale = NormScale(ss, n, eps);
   for (int64_t i = 0; i < n; ++i) {
     out[i] = static_cast<T>(static_cast<float>(w[i]) * R<T>(static_cast<float>(x[i]) * scale));
   }
@@ -134,6 +142,14 @@ void WithType(c10::ScalarType t, const F& f) {
 
 void RmsNormRow(c10::ScalarType t, void* x, const void* add, const void* w, void* out, int64_t n,
                 double eps) {
+  if (const auto format = Avx2Format(t)) {
+    if (add != nullptr) avx2::AddRow(*format, x, add, n);
+    if (out != nullptr) {
+      const float scale = NormScale(avx2::SumOfSquares(*format, x, n), n, static_cast<float>(eps));
+      avx2::ScaleRow(*format, x, scale, w, out, n);
+    }
+    return;
+  }
   WithType(t, [&](auto* type) {
     using T = std::remove_pointer_t<decltype(type)>;
     T* xt = static_cast<T*>(x);
@@ -147,6 +163,11 @@ void RmsNormRow(c10::ScalarType t, void* x, const void* add, const void* w, void
 
 void RopeRow(c10::ScalarType t, const void* x, const void* cos, const void* sin, void* out,
              int64_t heads, int64_t d, int64_t out_head_stride) {
+  const auto format = Avx2Format(t);
+  if (format && d % 16 == 0) {
+    avx2::RopeRow(*format, x, cos, sin, out, heads, d, out_head_stride);
+    return;
+  }
   WithType(t, [&](auto* type) {
     using T = std::remove_pointer_t<decltype(type)>;
     for (int64_t h = 0; h < heads; ++h) {

@@ -3,38 +3,12 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include "kernels/avx2_formats.h"
+
 #include <algorithm>
 
 namespace vnp::avx2 {
 namespace {
-
-struct F32 {
-  using Elem = float;
-  static __m256 Load8(const float* p) { return _mm256_loadu_ps(p); }
-  static float One(float v) { return v; }
-};
-
-struct Bf16 {
-  using Elem = uint16_t;
-  static __m256 Load8(const uint16_t* p) {
-    __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
-  }
-  static float One(uint16_t v) {
-    uint32_t bits = static_cast<uint32_t>(v) << 16;
-    float f;
-    __builtin_memcpy(&f, &bits, sizeof f);
-    return f;
-  }
-};
-
-struct F16 {
-  using Elem = uint16_t;
-  static __m256 Load8(const uint16_t* p) {
-    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-  }
-  static float One(uint16_t v) { return _cvtsh_ss(v); }
-};
 
 float Sum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -220,23 +194,6 @@ __m256 Exp8(__m256 x) {
   p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
   const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
-// Eight fp32 values rounded to bf16 to nearest even, as c10::BFloat16 does (a NaN to 0x7FC0).
-__m128i RoundBf16(__m256 v) {
-  const __m256i bits = _mm256_castps_si256(v);
-  const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
-  const __m256i half = _mm256_add_epi32(odd, _mm256_set1_epi32(0x7FFF));
-  __m256i r = _mm256_srli_epi32(_mm256_add_epi32(bits, half), 16);
-  const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
-  r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7FC0), _mm256_castps_si256(nan));
-  // The eight 32-bit lanes' low halves, in order (packus works within 128-bit lanes).
-  return _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0xD8));
-}
-
-// Eight fp32 values rounded to the 16-bit `format` (fp16 also to nearest even).
-__m128i Round16(Format format, __m256 v) {
-  return format == Format::kBf16 ? RoundBf16(v) : _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT);
 }
 
 // Calls F<L> for the loader of `format`.

@@ -11,6 +11,7 @@
 #include "kernels/cpu_features.h"
 #include "kernels/dynamic_parallel.h"
 #include "kernels/gemv_avx512.h"
+#include "kernels/rows_avx2.h"
 
 namespace vnp {
 namespace {
@@ -118,15 +119,20 @@ GemvTasks::GemvTasks(const at::Tensor& x, const std::vector<Projection>& ps,
     own_y_.reset(new float[M_ * total_]);
     y_ = own_y_.get();
   }
-  block_ = BlockRows(total_);
-  blocks_ = (total_ + block_ - 1) / block_;
+  bounds_ = Bounds(total_);
 }
 
 GemvTasks::~GemvTasks() = default;
 
-int64_t GemvTasks::BlockRows(int64_t total) {
-  const int64_t threads = at::get_num_threads();
-  return std::max<int64_t>(24, (total / (threads * 8) + 23) / 24 * 24);
+std::vector<int64_t> GemvTasks::Bounds(int64_t total) {
+  const int64_t share = 2 * at::get_num_threads();
+  std::vector<int64_t> bounds{0};
+  for (int64_t at = 0; at < total;) {
+    const int64_t rows = std::max<int64_t>(24, ((total - at) / share + 23) / 24 * 24);
+    at = std::min(total, at + rows);
+    bounds.push_back(at);
+  }
+  return bounds;
 }
 
 void GemvTasks::LoadRows(int64_t m0, int64_t m1) {
@@ -139,14 +145,8 @@ void GemvTasks::LoadColumns(int64_t k0, int64_t k1) {
 
 void GemvTasks::Load(int64_t i0, int64_t i1) {
   if (dot_bf16_) return;
-  const void* xs = x_.const_data_ptr();
-  for (int64_t i = i0; i < i1; ++i) {
-    switch (out_format_) {
-      case avx2::Format::kF32: xf_[i] = static_cast<const float*>(xs)[i]; break;
-      case avx2::Format::kBf16: xf_[i] = static_cast<const c10::BFloat16*>(xs)[i]; break;
-      case avx2::Format::kF16: xf_[i] = static_cast<const c10::Half*>(xs)[i]; break;
-    }
-  }
+  avx2::Widen(out_format_, static_cast<const char*>(x_.const_data_ptr()) + i0 * x_.element_size(),
+              xf_.data() + i0, i1 - i0);
 }
 
 void GemvTasks::RunRows(int64_t p, int64_t lo, int64_t hi) const {
@@ -163,7 +163,7 @@ void GemvTasks::RunRows(int64_t p, int64_t lo, int64_t hi) const {
 }
 
 void GemvTasks::Run(int64_t block) const {
-  const int64_t v0 = block * block_, v1 = std::min(total_, v0 + block_);
+  const int64_t v0 = bounds_[block], v1 = bounds_[block + 1];
   for (size_t p = 0; p + 1 < start_.size(); ++p) {
     const int64_t lo = std::max(v0, start_[p]) - start_[p];
     const int64_t hi = std::min(v1, start_[p + 1]) - start_[p];

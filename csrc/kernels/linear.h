@@ -59,11 +59,13 @@ class GemvTasks {
   void LoadColumns(int64_t k0, int64_t k1);
   // The projections' total output rows: one row of the y scratch.
   int64_t ScratchFloats() const { return total_; }
-  // Rows per task for `total` output rows on the current thread count: about eight tasks a
-  // thread, in multiples of 24 rows (whole 3-row register tiles, 8-row cache lines of fp32
-  // output), for balance without tiny tasks.
-  static int64_t BlockRows(int64_t total);
-  int64_t size() const { return blocks_; }
+  // Task boundaries over `total` output rows on the current thread count, in multiples of 24
+  // rows (whole 3-row register tiles, 8-row cache lines of fp32 output): each task about
+  // 1/(2·threads) of the rows not yet handed out, at least 24. Handed out in order, the tasks
+  // shrink toward the end, so the phase's tail (the last task running while the other threads
+  // wait) is a small one without the many small tasks equal blocks that size would need.
+  static std::vector<int64_t> Bounds(int64_t total);
+  int64_t size() const { return static_cast<int64_t>(bounds_.size()) - 1; }
   void Run(int64_t block) const;
   // Rows [lo, hi) of projection p alone.
   void RunRows(int64_t p, int64_t lo, int64_t hi) const;
@@ -74,7 +76,8 @@ class GemvTasks {
 
   avx2::Format format_, out_format_;
   bool dot_bf16_, prefetch_rows_;
-  int64_t M_, K_, total_, block_, blocks_;
+  int64_t M_, K_, total_;
+  std::vector<int64_t> bounds_;  // task b: virtual rows [bounds_[b], bounds_[b + 1])
   at::Tensor x_;
   std::vector<float> xf_;  // x in fp32, for the loops that take it
   std::vector<at::Tensor> ws_, bs_, outs_;  // bs_: fp32 biases, or undefined

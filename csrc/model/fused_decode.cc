@@ -100,7 +100,8 @@ class FusedDecodeStep {
   struct Layer {
     std::unique_ptr<GemvTasks> qkv, o, gate_up, down;
     std::unique_ptr<DecodeAttentionTasks> attention;
-    int64_t mlp_block = 0;
+    // gate/up task b: intermediate rows [mlp_bounds[b], mlp_bounds[b + 1]).
+    std::vector<int64_t> mlp_bounds;
   };
 
   // x[m] = norm(h[m] (+= add[m])); then the next GEMV reads row m.
@@ -135,7 +136,7 @@ class FusedDecodeStep {
                                          std::vector<at::Tensor>{down_}, y_.get());
     // gate/up tasks: blocks of intermediate rows, as a GEMV of that many rows would cut them,
     // each computing its gate and up rows and then their SiLU·up.
-    L.mlp_block = GemvTasks::BlockRows(c_.intermediate_size);
+    L.mlp_bounds = GemvTasks::Bounds(c_.intermediate_size);
   }
 
   // Row m's q heads rotated into q_, its k heads rotated into the KV slot, its v copied there.
@@ -186,9 +187,9 @@ class FusedDecodeStep {
     phases.push_back({M_, [this, &L, &w](int64_t m, int64_t) {
                         NormRow(m, &o_, w.post_attention_norm, *L.gate_up);
                       }});
-    const int64_t I = c_.intermediate_size;
-    phases.push_back({(I + L.mlp_block - 1) / L.mlp_block, [this, &L, I](int64_t b, int64_t) {
-                        const int64_t lo = b * L.mlp_block, hi = std::min(I, lo + L.mlp_block);
+    const int64_t mlp_tasks = static_cast<int64_t>(L.mlp_bounds.size()) - 1;
+    phases.push_back({mlp_tasks, [this, &L](int64_t b, int64_t) {
+                        const int64_t lo = L.mlp_bounds[b], hi = L.mlp_bounds[b + 1];
                         L.gate_up->RunRows(0, lo, hi);
                         L.gate_up->RunRows(1, lo, hi);
                         const int64_t es = h_->element_size();
