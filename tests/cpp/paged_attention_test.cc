@@ -29,8 +29,8 @@ at::Tensor Reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 // of the given lengths (a length 1 is a one-token prompt, which takes the decode kernel too).
 // With two threads, one or three decode rows make the in-place kernel split each row's keys
 // into two chunks whose softmaxes it merges ({1, 40, 9}: the 1-key row leaves a chunk empty);
-// two or six take one task per row. Groups of 2 and 3 q heads per KV head take the 2- and
-// 3-row tiles; D 56 and 72 cover the 64-, 32-, 16- and 8-wide value loops and their tails, D 12
+// two or six take one task per row. Groups of 2, 3 and 4 q heads per KV head take the 2- and
+// 3-row tiles (4: a 3-head score tile and a 1-head one); D 56 and 72 cover the 64-, 32-, 16- and 8-wide value loops and their tails, D 12
 // the scalar tail. bf16 compares at its rounding (and takes the AVX-512 BF16 loops where the
 // CPU has them).
 // `prefills`: the prefill rows' (length, query tokens).
@@ -99,7 +99,7 @@ const std::vector<Lens> kDecodeSets = {{10}, {40}, {1, 40}, {1, 40, 9}, {10, 13,
 TEST(PagedAttentionTest, MixedBatchMatchesDenseAttention) {
   for (at::ScalarType dtype : {at::kFloat, at::kBFloat16}) {
     for (int64_t D : {8, 56, 72, 12}) {
-      for (int64_t heads : {4, 6}) {
+      for (int64_t heads : {4, 6, 8}) {
         for (const Lens& decodes : kDecodeSets) CheckMixedBatch(0, D, decodes, dtype, heads);
       }
     }
