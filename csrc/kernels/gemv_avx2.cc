@@ -6,6 +6,7 @@
 #include "kernels/avx2_formats.h"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace vnp::avx2 {
 namespace {
@@ -77,14 +78,24 @@ void Tile(const float* x, int64_t K, const typename L::Elem* w, float* y, int64_
   }
 }
 
-// Tile<L, nr, mr> for a runtime tail size (nr ≤ 3, mr ≤ 4).
-template <class L, int NR>
-void TileRows(int mr, const float* x, int64_t K, const typename L::Elem* w, float* y, int64_t ldy) {
-  switch (mr) {
-    case 4: return Tile<L, NR, 4>(x, K, w, y, ldy);
-    case 3: return Tile<L, NR, 3>(x, K, w, y, ldy);
-    case 2: return Tile<L, NR, 2>(x, K, w, y, ldy);
-    default: return Tile<L, NR, 1>(x, K, w, y, ldy);
+// f(std::integral_constant<int, r>()) for a runtime r in [1, N]: a row or key count to the
+// register tiles' template sizes.
+template <int N, class F>
+void WithSize(int64_t r, const F& f) {
+  if constexpr (N == 1) {
+    f(std::integral_constant<int, 1>());
+  } else if (r == N) {
+    f(std::integral_constant<int, N>());
+  } else {
+    WithSize<N - 1>(r, f);
+  }
+}
+
+// f(size, m) for each group of up to N rows [m, m + size) of M, size as WithSize passes it.
+template <int N, class F>
+void ForEachRowGroup(int64_t M, const F& f) {
+  for (int64_t m = 0; m < M; m += N) {
+    WithSize<N>(std::min<int64_t>(N, M - m), [&](auto size) { f(size, m); });
   }
 }
 
@@ -107,15 +118,15 @@ void RunGemv(const float* x, int64_t M, int64_t K, const void* wv, int64_t n0, i
   const int64_t block = std::max<int64_t>(3, kBlockBytes / (K * sizeof(typename L::Elem)) / 3 * 3);
   for (int64_t b0 = n0; b0 < n1; b0 += block) {
     const int64_t b1 = std::min(n1, b0 + block);
-    for (int64_t m = 0; m < M; m += 4) {
-      const int mr = static_cast<int>(std::min<int64_t>(4, M - m));
+    ForEachRowGroup<4>(M, [&](auto mr, int64_t m) {
       const float* xm = x + m * K;
       float* ym = y + m * ldy;
       int64_t n = b0;
-      for (; n + 3 <= b1; n += 3) TileRows<L, 3>(mr, xm, K, w + n * K, ym + n, ldy);
-      if (b1 - n == 2) TileRows<L, 2>(mr, xm, K, w + n * K, ym + n, ldy);
-      if (b1 - n == 1) TileRows<L, 1>(mr, xm, K, w + n * K, ym + n, ldy);
-    }
+      for (; n + 3 <= b1; n += 3) Tile<L, 3, mr>(xm, K, w + n * K, ym + n, ldy);
+      if (n < b1) {
+        WithSize<2>(b1 - n, [&](auto nr) { Tile<L, nr, mr>(xm, K, w + n * K, ym + n, ldy); });
+      }
+    });
   }
 }
 
@@ -161,11 +172,8 @@ void ScoreKeys(const float* q, int64_t D, const typename L::Elem* k, int64_t cou
                int64_t lds) {
   int64_t c = 0;
   for (; c + 4 <= count; c += 4) ScoreTile<L, NH, 4>(q, D, k + c * D, s + c, lds);
-  switch (count - c) {
-    case 3: return ScoreTile<L, NH, 3>(q, D, k + c * D, s + c, lds);
-    case 2: return ScoreTile<L, NH, 2>(q, D, k + c * D, s + c, lds);
-    case 1: return ScoreTile<L, NH, 1>(q, D, k + c * D, s + c, lds);
-    default: return;
+  if (c < count) {
+    WithSize<3>(count - c, [&](auto nk) { ScoreTile<L, NH, nk>(q, D, k + c * D, s + c, lds); });
   }
 }
 
@@ -173,15 +181,9 @@ template <class L>
 void RunScores(const float* q, int64_t heads, int64_t D, const void* kv, int64_t count, float* s,
                int64_t lds) {
   const auto* k = static_cast<const typename L::Elem*>(kv);
-  for (int64_t j = 0; j < heads; j += 3) {
-    const float* qj = q + j * D;
-    float* sj = s + j * lds;
-    switch (std::min<int64_t>(3, heads - j)) {
-      case 3: ScoreKeys<L, 3>(qj, D, k, count, sj, lds); break;
-      case 2: ScoreKeys<L, 2>(qj, D, k, count, sj, lds); break;
-      default: ScoreKeys<L, 1>(qj, D, k, count, sj, lds); break;
-    }
-  }
+  ForEachRowGroup<3>(heads, [&](auto nh, int64_t j) {
+    ScoreKeys<L, nh>(q + j * D, D, k, count, s + j * lds, lds);
+  });
 }
 
 // MR rows of acc, 8·DV columns from d0: acc[m, d] += Σ_i a[m · lda + i] · v[i, d]. Each widened
@@ -232,16 +234,9 @@ template <class L>
 void RunAccumulateRows(const float* a, int64_t lda, int64_t M, const void* vv, int64_t n,
                        int64_t D, float* acc) {
   const auto* v = static_cast<const typename L::Elem*>(vv);
-  for (int64_t m = 0; m < M; m += 4) {
-    const float* am = a + m * lda;
-    float* cm = acc + m * D;
-    switch (std::min<int64_t>(4, M - m)) {
-      case 4: AccRows<L, 4>(am, lda, v, n, D, cm); break;
-      case 3: AccRows<L, 3>(am, lda, v, n, D, cm); break;
-      case 2: AccRows<L, 2>(am, lda, v, n, D, cm); break;
-      default: AccRows<L, 1>(am, lda, v, n, D, cm); break;
-    }
-  }
+  ForEachRowGroup<4>(M, [&](auto mr, int64_t m) {
+    AccRows<L, mr>(a + m * lda, lda, v, n, D, acc + m * D);
+  });
 }
 
 // exp(x) as 2^n · p(r), x = n·ln2 + r with |r| ≤ ln2/2 and p a degree-7 fit (Cephes' expf
