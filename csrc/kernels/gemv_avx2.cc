@@ -3,10 +3,10 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "kernels/avx2_formats.h"
-
 #include <algorithm>
 #include <type_traits>
+
+#include "kernels/avx2_formats.h"
 
 namespace vnp::avx2 {
 namespace {
@@ -132,8 +132,12 @@ void RunGemv(const float* x, int64_t M, int64_t K, const void* wv, int64_t n0, i
 
 // The sums of four vectors' lanes, in order, in one vector (one shuffle network for all four).
 __m128 Sum4(const __m256 (&a)[4]) {
-  const __m256 s01 = _mm256_add_ps(_mm256_unpacklo_ps(a[0], a[1]), _mm256_unpackhi_ps(a[0], a[1]));
-  const __m256 s23 = _mm256_add_ps(_mm256_unpacklo_ps(a[2], a[3]), _mm256_unpackhi_ps(a[2], a[3]));
+  // s01: a0's and a1's sums of lanes {0,2} and {1,3} (the upper half {4,6} and {5,7}); s23: a2's
+  // and a3's. Then v's lane c is vector c's sum of lanes 0-3, and lane c + 4 that of lanes 4-7.
+  const __m256 s01 =
+      _mm256_add_ps(_mm256_unpacklo_ps(a[0], a[1]), _mm256_unpackhi_ps(a[0], a[1]));
+  const __m256 s23 =
+      _mm256_add_ps(_mm256_unpacklo_ps(a[2], a[3]), _mm256_unpackhi_ps(a[2], a[3]));
   const __m256 v =
       _mm256_add_ps(_mm256_shuffle_ps(s01, s23, 0x44), _mm256_shuffle_ps(s01, s23, 0xEE));
   return _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
