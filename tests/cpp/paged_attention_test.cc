@@ -30,9 +30,9 @@ at::Tensor Reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 // With two threads, one or three decode rows make the in-place kernel split each row's keys
 // into two chunks whose softmaxes it merges ({1, 40, 9}: the 1-key row leaves a chunk empty);
 // two or six take one task per row. Groups of 2, 3 and 4 q heads per KV head take the 2- and
-// 3-row tiles (4: a 3-head score tile and a 1-head one); D 56 and 72 cover the 64-, 32-, 16- and 8-wide value loops and their tails, D 12
-// the scalar tail. bf16 compares at its rounding (and takes the AVX-512 BF16 loops where the
-// CPU has them).
+// 3-row tiles (4: a 3-head score tile and a 1-head one); D 56 and 72 cover the 64-, 32-, 16-
+// and 8-wide value loops and their tails, D 12 the scalar tail. bf16 compares at its rounding
+// (and takes the AVX-512 BF16 loops where the CPU has them).
 // `prefills`: the prefill rows' (length, query tokens).
 using Lens = std::vector<int64_t>;
 using Prefills = std::vector<std::pair<int64_t, int64_t>>;
