@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <array>
 #include <type_traits>
 
 #include "kernels/avx2_formats.h"
@@ -25,26 +26,43 @@ void Prefetch(const typename L::Elem* w) {
   _mm_prefetch(reinterpret_cast<const char*>(w + ahead / sizeof(typename L::Elem)), _MM_HINT_T0);
 }
 
-// One row against one activation row; four accumulators hide the FMA latency. Prefetching 1 KB
-// ahead (kPrefetch): on the AVX2 host, with the weights in huge pages, a chain of SmolLM2's
-// decode projections ran ~7% faster than at 2 KB (alternating builds, 3 pairs); 4 KB was
-// slower and 512 B no better. On the Zen 4 host any distance was slower than none (see Gemv's
+// R weight rows against one activation row; four accumulators a row hide the FMA latency, and
+// a row's sum does not depend on R (the same bits). Rows from R separate places in the weights
+// are R streams a thread reads at once: on the 2-core AVX2 host, SmolLM2's decode projections
+// streamed by two threads read ~10-18% faster as two streams per thread than as one (a one-off
+// stand-alone chain of the 30 layers and the lm_head, variants interleaved); three or four
+// streams were no faster. Prefetching 1 KB ahead (kPrefetch): on the AVX2 host, with the
+// weights in huge pages, a chain of SmolLM2's decode projections ran ~7% faster than at 2 KB
+// (alternating builds, 3 pairs); 4 KB was slower and 512 B no better, and an L2 hint (T1)
+// slower still. On the Zen 4 host any distance was slower than none (see Gemv's
 // prefetch_rows). The tiles below keep 2 KB, which measured 25-40% faster than 1 KB at 16 rows.
-template <class L, bool kPrefetch>
-float Dot1(const float* x, const typename L::Elem* w, int64_t K) {
-  __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+template <class L, bool kPrefetch, int R>
+void DotRows(const float* x, const std::array<const typename L::Elem*, R>& w, int64_t K,
+             const std::array<float*, R>& y) {
+  __m256 a[R][4];
+  for (auto& row : a) {
+    for (auto& v : row) v = _mm256_setzero_ps();
+  }
   int64_t k = 0;
   for (; k + 32 <= K; k += 32) {
-    if constexpr (kPrefetch) Prefetch<L, 1024>(w + k);
-    a0 = _mm256_fmadd_ps(L::Load8(w + k), _mm256_loadu_ps(x + k), a0);
-    a1 = _mm256_fmadd_ps(L::Load8(w + k + 8), _mm256_loadu_ps(x + k + 8), a1);
-    a2 = _mm256_fmadd_ps(L::Load8(w + k + 16), _mm256_loadu_ps(x + k + 16), a2);
-    a3 = _mm256_fmadd_ps(L::Load8(w + k + 24), _mm256_loadu_ps(x + k + 24), a3);
+    __m256 xv[4];
+    for (int j = 0; j < 4; ++j) xv[j] = _mm256_loadu_ps(x + k + 8 * j);
+    for (int r = 0; r < R; ++r) {
+      if constexpr (kPrefetch) Prefetch<L, 1024>(w[r] + k);
+      for (int j = 0; j < 4; ++j) {
+        a[r][j] = _mm256_fmadd_ps(L::Load8(w[r] + k + 8 * j), xv[j], a[r][j]);
+      }
+    }
   }
-  for (; k + 8 <= K; k += 8) a0 = _mm256_fmadd_ps(L::Load8(w + k), _mm256_loadu_ps(x + k), a0);
-  float s = Sum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
-  for (; k < K; ++k) s += x[k] * L::One(w[k]);
-  return s;
+  for (; k + 8 <= K; k += 8) {
+    const __m256 xv = _mm256_loadu_ps(x + k);
+    for (int r = 0; r < R; ++r) a[r][0] = _mm256_fmadd_ps(L::Load8(w[r] + k), xv, a[r][0]);
+  }
+  for (int r = 0; r < R; ++r) {
+    float s = Sum(_mm256_add_ps(_mm256_add_ps(a[r][0], a[r][1]), _mm256_add_ps(a[r][2], a[r][3])));
+    for (int64_t t = k; t < K; ++t) s += x[t] * L::One(w[r][t]);
+    *y[r] = s;
+  }
 }
 
 // NR weight rows against MR activation rows, 8 k at a time: each widened weight vector feeds
@@ -99,6 +117,18 @@ void ForEachRowGroup(int64_t M, const F& f) {
   }
 }
 
+// y[n] for rows [n0, n1) against one activation row: the two halves of the range side by side,
+// two weight streams (see DotRows).
+template <class L, bool kPrefetch>
+void OneRowGemv(const float* x, int64_t K, const typename L::Elem* w, int64_t n0, int64_t n1,
+                float* y) {
+  const int64_t half = (n1 - n0) / 2, m = n0 + half;
+  for (int64_t j = 0; j < half; ++j) {
+    DotRows<L, kPrefetch, 2>(x, {w + (n0 + j) * K, w + (m + j) * K}, K, {y + n0 + j, y + m + j});
+  }
+  if (m + half < n1) DotRows<L, kPrefetch, 1>(x, {w + (n1 - 1) * K}, K, {y + n1 - 1});
+}
+
 // Weight rows [n0, n1) in blocks that stay in L2 while every group of four activation rows
 // passes over them: the weights stream from memory once whatever M is, and each group's x
 // rows (at most 4 × K floats) stay in L1 across the block.
@@ -106,11 +136,11 @@ template <class L>
 void RunGemv(const float* x, int64_t M, int64_t K, const void* wv, int64_t n0, int64_t n1,
              float* y, int64_t ldy, bool prefetch_rows) {
   const auto* w = static_cast<const typename L::Elem*>(wv);
-  if (M == 1) {  // batch-1 decode: one row is bandwidth-bound; Dot1 unrolls k instead
+  if (M == 1) {  // batch-1 decode: one row is bandwidth-bound; DotRows unrolls k instead
     if (prefetch_rows) {
-      for (int64_t n = n0; n < n1; ++n) y[n] = Dot1<L, true>(x, w + n * K, K);
+      OneRowGemv<L, true>(x, K, w, n0, n1, y);
     } else {
-      for (int64_t n = n0; n < n1; ++n) y[n] = Dot1<L, false>(x, w + n * K, K);
+      OneRowGemv<L, false>(x, K, w, n0, n1, y);
     }
     return;
   }
@@ -259,7 +289,8 @@ __m256 Exp8(__m256 x) {
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
   p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
   p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
-  const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
   return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
