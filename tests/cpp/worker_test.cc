@@ -1,3 +1,4 @@
+#include <cmath>
 #include <filesystem>
 
 #include <ATen/ATen.h>
@@ -108,6 +109,13 @@ TEST(WorkerTest, BadStepInputIsAnErrorNotACrash) {
   b = in;
   b.sampling = at::tensor({1.0f, 0.0f, 0.0f}).view({1, 3});
   expect_error(b, "top_p must be in (0, 1]");
+  b.sampling = at::tensor({1.0f, 0.0f, std::nanf("")}).view({1, 3});
+  expect_error(b, "top_p must be in (0, 1]");
+  b.sampling = at::tensor({std::nanf(""), 0.0f, 1.0f}).view({1, 3});
+  expect_error(b, "temperature must be a finite number >= 0");
+  b = in;
+  b.draft_lens = at::tensor({2}, at::kLong);
+  expect_error(b, "draft_lens must be >= 0 and leave at least one non-draft token");
   b = in;
   b.positions = at::tensor({200, 201}, at::kLong);
   expect_error(b, "positions must be in [0, seq_len=128)");
