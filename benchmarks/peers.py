@@ -122,16 +122,18 @@ def bench_worker(model: Path, dtype: str, new_tokens: int, vocab: int) -> dict:
         "decode_tok_s": round(1 / statistics.median(itl), 1),
         "decode_tok_s_at_depth": {str(k): round(v, 1) for k, v in rate_at.items()},
         "rss_before_load_mb": round(rss_before),
-        "rss_peak_mb": round(rss_mb()),  # before the bandwidth test's 2 GiB below
+        "rss_peak_mb": round(rss_mb()),  # before the bandwidth tests' buffers below
         "weights_mb": round(weight_bytes / 2**20),
         "kv_mb": round(kv_bytes / 2**20),
     }
     # The decode roofline from the bandwidth measured now: this host's bandwidth moves by ~10%
     # between runs, so a bound from another run's figure would misstate the fraction.
-    from benchmarks.machine_limits import decode_bound, read_bandwidth, shape_of
+    from benchmarks.machine_limits import decode_bound, read_bandwidths, shape_of
 
-    bandwidth, shape = read_bandwidth(2.0, 5), shape_of(cfg)
+    readers, shape = read_bandwidths(2.0, 5), shape_of(cfg)
+    bandwidth = max(readers.values())
     out["read_bandwidth_gb_s"] = round(bandwidth / 1e9, 2)
+    out["read_bandwidth_by_reader_gb_s"] = {k: round(v / 1e9, 2) for k, v in readers.items()}
     out["decode_roofline_fraction_at_depth"] = {
         str(d): round(rate_at[d] / decode_bound(shape, d, size[dtype], bandwidth), 3) for d in DECODE_DEPTHS}
     return out
