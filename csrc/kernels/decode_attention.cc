@@ -128,12 +128,7 @@ void DecodeAttentionTasks::RunTask(int64_t task, int64_t thread) {
         avx512::GemvBf16(reinterpret_cast<const uint16_t*>(qt + g * group * D), group, D,
                          reinterpret_cast<const uint16_t*>(keys), 0, count, s, n);
       } else if (path == Path::kAvx2) {
-        const float* qg = qv.data() + g * group * D;
-        if (D % 8 == 0) {
-          avx2::Scores(*format, qg, group, D, keys, count, s, n);
-        } else {
-          avx2::Gemv(*format, qg, group, D, keys, 0, count, s, n);
-        }
+        avx2::Scores(*format, qv.data() + g * group * D, group, D, keys, count, s, n);
       } else {
         for (int64_t j = 0; j < group; ++j) {
           for (int64_t c = 0; c < count; ++c) {

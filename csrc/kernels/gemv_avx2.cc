@@ -122,11 +122,12 @@ void ForEachRowGroup(int64_t M, const F& f) {
 template <class L, bool kPrefetch>
 void OneRowGemv(const float* x, int64_t K, const typename L::Elem* w, int64_t n0, int64_t n1,
                 float* y) {
-  const int64_t half = (n1 - n0) / 2, m = n0 + half;
+  const int64_t half = (n1 - n0) / 2, mid = n0 + half;
   for (int64_t j = 0; j < half; ++j) {
-    DotRows<L, kPrefetch, 2>(x, {w + (n0 + j) * K, w + (m + j) * K}, K, {y + n0 + j, y + m + j});
+    DotRows<L, kPrefetch, 2>(x, {w + (n0 + j) * K, w + (mid + j) * K}, K,
+                             {y + n0 + j, y + mid + j});
   }
-  if (m + half < n1) DotRows<L, kPrefetch, 1>(x, {w + (n1 - 1) * K}, K, {y + n1 - 1});
+  if (mid + half < n1) DotRows<L, kPrefetch, 1>(x, {w + (n1 - 1) * K}, K, {y + n1 - 1});
 }
 
 // Weight rows [n0, n1) in blocks that stay in L2 while every group of four activation rows
@@ -319,6 +320,7 @@ void Gemv(Format format, const float* x, int64_t M, int64_t K, const void* w, in
 
 void Scores(Format format, const float* q, int64_t heads, int64_t D, const void* k,
             int64_t count, float* s, int64_t lds) {
+  if (D % 8 != 0) return Gemv(format, q, heads, D, k, 0, count, s, lds);
   ByFormat<ScoresOp>(format, q, heads, D, k, count, s, lds);
 }
 

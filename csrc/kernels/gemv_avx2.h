@@ -23,8 +23,9 @@ void Gemv(Format format, const float* x, int64_t M, int64_t K, const void* w, in
 // s[j · lds + c] = Σ_d q[j · D + d] · k[c · D + d] for j < heads, c < count: decode attention's
 // scores of `heads` fp32 q heads against `count` keys of `format` (a KV block's run), four keys
 // by three heads a register tile, each head's four sums reduced together (Gemv's tiles reduce
-// each dot product alone, a large share at D = 64). D a multiple of 8. Batch-16 SmolLM2 decode
-// at depths 128-640: steps 13% shorter than through Gemv (in-process A/B, 6 of 6 rounds).
+// each dot product alone, a large share at D = 64). A D that is not a multiple of 8 goes
+// through Gemv (the tile has no tail). Batch-16 SmolLM2 decode at depths 128-640: steps 13%
+// shorter than through Gemv (in-process A/B, 6 of 6 rounds).
 void Scores(Format format, const float* q, int64_t heads, int64_t D, const void* k,
             int64_t count, float* s, int64_t lds);
 

@@ -275,7 +275,7 @@ absl::StatusOr<StepOutput> Worker::Step(const StepInput& in) {
   const int64_t B = in.query_lens.numel(), T = in.token_ids.numel();
   Rows r{ToVector(in.query_lens), ToVector(in.context_lens),
          in.draft_lens.defined() ? ToVector(in.draft_lens) : std::vector<int64_t>(B, 0)};
-  const int64_t max_drafts = B > 0 ? *std::max_element(r.draft_lens.begin(), r.draft_lens.end()) : 0;
+  const int64_t max_drafts = B > 0 ? Max(r.draft_lens) : 0;
   StepOutput out;
   out.tokens = at::full({B, 1 + max_drafts}, -1, at::kLong);
   if (B == 0 || T == 0) return out;
