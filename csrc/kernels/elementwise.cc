@@ -178,6 +178,10 @@ void RopeRow(c10::ScalarType t, const void* x, const void* cos, const void* sin,
 }
 
 void SiluMulRow(c10::ScalarType t, const void* gate, const void* up, void* out, int64_t n) {
+  if (const auto format = Avx2Format(t)) {
+    avx2::SiluMulRow(*format, gate, up, out, n);
+    return;
+  }
   WithType(t, [&](auto* type) {
     using T = std::remove_pointer_t<decltype(type)>;
     const T* g = static_cast<const T*>(gate);

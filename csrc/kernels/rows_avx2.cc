@@ -97,6 +97,16 @@ void RopeRow(Format format, const void* x, const void* cos, const void* sin, voi
   }
 }
 
+void SiluMulRow(Format format, const void* gate, const void* up, void* out, int64_t n) {
+  const __m256 one = _mm256_set1_ps(1.f), sign = _mm256_set1_ps(-0.f);
+  Map(format, out, n,
+      [&](__m256 g, __m256 u) {
+        const __m256 e = Exp8(_mm256_xor_ps(g, sign));
+        return _mm256_mul_ps(Round8(format, _mm256_div_ps(g, _mm256_add_ps(one, e))), u);
+      },
+      gate, up);
+}
+
 void Widen(Format format, const void* x, float* out, int64_t n) {
   const Row r{format, x};
   int64_t i = 0;
@@ -117,6 +127,7 @@ void ScaleRow(Format, const void*, float, const void*, void*, int64_t) { std::ab
 void RopeRow(Format, const void*, const void*, const void*, void*, int64_t, int64_t, int64_t) {
   std::abort();
 }
+void SiluMulRow(Format, const void*, const void*, void*, int64_t) { std::abort(); }
 void Widen(Format, const void*, float*, int64_t) { std::abort(); }
 }  // namespace vnp::avx2
 

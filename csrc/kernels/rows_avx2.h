@@ -27,6 +27,11 @@ void ScaleRow(Format format, const void* x, float scale, const void* w, void* ou
 void RopeRow(Format format, const void* x, const void* cos, const void* sin, void* out,
              int64_t heads, int64_t d, int64_t out_head_stride);
 
+// out[i] = format(format(silu(gate[i])) · up[i]) for i < n, as the scalar loop rounds; out may be
+// gate. exp through the kernels' polynomial (Exp8) rather than libm's: within a few fp32 ulps,
+// so the silu rounds to the same 16-bit value but for rare ties (the test allows one ulp).
+void SiluMulRow(Format format, const void* gate, const void* up, void* out, int64_t n);
+
 // out[i] = x[i] widened to fp32, for i < n.
 void Widen(Format format, const void* x, float* out, int64_t n);
 
