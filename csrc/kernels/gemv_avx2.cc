@@ -72,7 +72,7 @@ void DotRows(const float* x, const std::array<const typename L::Elem*, R>& w, in
 // registers. Not inlined: inlined into RunGemv's loops, GCC 12 ran short of registers and folded
 // every x load into its FMA (15 loads for 12 FMAs, load-bound); on its own it keeps the x
 // vector in a register, and SmolLM2's projections at 4-128 rows ran at 130-145 GFLOP/s on
-// the 2-core AVX2 host against 77-130 inlined (one-off, 2 threads).
+// the 2-core Zen 3 host against 77-130 inlined (one-off, 2 threads).
 template <class L, int NR, int MR>
 __attribute__((noinline)) void Tile(const float* x, int64_t K, const typename L::Elem* w, float* y,
                                     int64_t ldy) {

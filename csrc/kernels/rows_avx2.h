@@ -30,6 +30,7 @@ void RopeRow(Format format, const void* x, const void* cos, const void* sin, voi
 // out[i] = format(format(silu(gate[i])) · up[i]) for i < n, as the scalar loop rounds; out may be
 // gate. exp through the kernels' polynomial (Exp8) rather than libm's: within a few fp32 ulps,
 // so the silu rounds to the same 16-bit value but for rare ties (the test allows one ulp).
+// Below a gate of -87, where Exp8 clamps, the silu is below 1e-36 rather than nearer 0.
 void SiluMulRow(Format format, const void* gate, const void* up, void* out, int64_t n);
 
 // out[i] = x[i] widened to fp32, for i < n.
