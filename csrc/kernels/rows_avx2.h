@@ -1,9 +1,10 @@
 // AVX2 loops for the per-token row ops of the fused decode step (kernels/elementwise.h's *Row
 // functions), eight values at a time with the scalar loops' arithmetic: every product, sum and
 // rounding to the activation dtype happens at the same point, so the results are the same bits
-// (tests/cpp/row_ops_test.cc). At batch-1 decode each row op is a phase of its own that one
-// thread runs while the other waits, ~120 of them a SmolLM2 step; the scalar loops converted
-// 16-bit values one at a time. Callers check CpuHasAvx2Kernels() first (kernels/cpu_features.h).
+// (tests/cpp/row_ops_test.cc), SiluMulRow's exp excepted (below). At batch-1 decode each row
+// op is a phase of its own that one thread runs while the other waits, ~120 of them a SmolLM2
+// step; the scalar loops converted 16-bit values one at a time. Callers check
+// CpuHasAvx2Kernels() first (kernels/cpu_features.h).
 #pragma once
 
 #include <cstdint>

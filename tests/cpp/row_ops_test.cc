@@ -1,6 +1,7 @@
 // The fused decode step's row ops (kernels/elementwise.h's *Row functions, AVX2 loops on an AVX2
 // host) against the whole-tensor fused ops, whose scalar loops round at the same points: the same
-// bits in fp32, bf16 and fp16, for lengths with and without a tail of fewer than eight values.
+// bits in fp32, bf16 and fp16, for lengths with and without a tail of fewer than eight values
+// (SiluMulRow, whose exp is not libm's, within an ulp of torch's silu instead).
 #include <ATen/ATen.h>
 #include <gtest/gtest.h>
 
