@@ -42,14 +42,21 @@ struct F16 {
   static float One(uint16_t v) { return _cvtsh_ss(v); }
 };
 
-// Eight fp32 values rounded to bf16 to nearest even, as c10::BFloat16 does (a NaN to 0x7FC0).
-inline __m128i RoundBf16(__m256 v) {
+// Eight fp32 values rounded to bf16 to nearest even, as c10::BFloat16 does (a NaN to 0x7FC0),
+// left in the high halves of fp32 lanes (low halves zero): the bf16 value as an fp32.
+inline __m256 RoundBf16InF32(__m256 v) {
   const __m256i bits = _mm256_castps_si256(v);
   const __m256i odd = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
   const __m256i half = _mm256_add_epi32(odd, _mm256_set1_epi32(0x7FFF));
-  __m256i r = _mm256_srli_epi32(_mm256_add_epi32(bits, half), 16);
-  const __m256 nan = _mm256_cmp_ps(v, v, _CMP_UNORD_Q);
-  r = _mm256_blendv_epi8(r, _mm256_set1_epi32(0x7FC0), _mm256_castps_si256(nan));
+  const __m256 r = _mm256_and_ps(_mm256_castsi256_ps(_mm256_add_epi32(bits, half)),
+                                 _mm256_castsi256_ps(_mm256_set1_epi32(0xFFFF0000u)));
+  return _mm256_blendv_ps(r, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FC00000)),
+                          _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+}
+
+// The same eight bf16 values packed into 16-bit lanes.
+inline __m128i RoundBf16(__m256 v) {
+  const __m256i r = _mm256_srli_epi32(_mm256_castps_si256(RoundBf16InF32(v)), 16);
   // The eight 32-bit lanes' low halves, in order (packus works within 128-bit lanes).
   return _mm256_castsi256_si128(_mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0xD8));
 }
@@ -80,8 +87,7 @@ inline void Store8(Format format, __m256 v, void* p) {
 // v rounded through `format` and back: what storing an intermediate of that dtype does.
 inline __m256 Round8(Format format, __m256 v) {
   switch (format) {
-    case Format::kBf16:
-      return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(RoundBf16(v)), 16));
+    case Format::kBf16: return RoundBf16InF32(v);  // no pack and unpack
     case Format::kF16: return _mm256_cvtph_ps(_mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
     default: return v;
   }

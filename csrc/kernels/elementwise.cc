@@ -62,9 +62,16 @@ void RmsNormRows(T* x, const T* add, const T* w, T* out, int64_t rows, int64_t n
     // near-tie in bf16, so the order stays; one such chain is bound by the add's latency, so
     // four rows' chains run side by side, each summing as it would alone.
     constexpr int64_t kRows = 4;
+    // The add and the write take the AVX2 row loops where there are any (the same bits as
+    // AddInPlace and WriteNormed); the ordered sums stay here.
+    const auto format = Avx2Format(c10::CppTypeToScalarType<T>::value);
     for (int64_t r0 = begin; r0 < end; r0 += kRows) {
       const int64_t m = std::min(kRows, end - r0);
-      if (add != nullptr) AddInPlace(x + r0 * n, add + r0 * n, m * n);
+      if (add != nullptr && format) {
+        avx2::AddRow(*format, x + r0 * n, add + r0 * n, m * n);
+      } else if (add != nullptr) {
+        AddInPlace(x + r0 * n, add + r0 * n, m * n);
+      }
       float ss[kRows] = {0.f, 0.f, 0.f, 0.f};
       if (m == kRows) {
         const T* x0 = x + r0 * n;
@@ -78,7 +85,12 @@ void RmsNormRows(T* x, const T* add, const T* w, T* out, int64_t rows, int64_t n
         for (int64_t j = 0; j < m; ++j) ss[j] = SumOfSquares(x + (r0 + j) * n, n);
       }
       for (int64_t j = 0; j < m; ++j) {
-        WriteNormed(x + (r0 + j) * n, ss[j], w, out + (r0 + j) * n, n, eps);
+        T* xj = x + (r0 + j) * n;
+        if (format) {
+          avx2::ScaleRow(*format, xj, NormScale(ss[j], n, eps), w, out + (r0 + j) * n, n);
+        } else {
+          WriteNormed(xj, ss[j], w, out + (r0 + j) * n, n, eps);
+        }
       }
     }
   });
@@ -106,11 +118,9 @@ void RopeRows(const T* x, const T* cos, const T* sin, T* out, int64_t tokens, in
               int64_t d) {
   at::parallel_for(0, tokens, 16, [&](int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; ++t) {
-      const T* c = cos + t * d;
-      const T* s = sin + t * d;
-      for (int64_t h = 0; h < heads; ++h) {
-        RopeHead(x + (t * heads + h) * d, c, s, out + (t * heads + h) * d, d);
-      }
+      // RopeRow: the AVX2 loop where it applies (the same bits), else RopeHead per head.
+      RopeRow(c10::CppTypeToScalarType<T>::value, x + t * heads * d, cos + t * d, sin + t * d,
+              out + t * heads * d, heads, d, d);
     }
   });
 }
@@ -208,6 +218,19 @@ at::Tensor FusedAddRmsNorm(at::Tensor& h, const at::Tensor& out, const at::Tenso
   TORCH_CHECK(h.is_contiguous() && out.is_contiguous() && h.sizes() == out.sizes() &&
               h.scalar_type() == out.scalar_type(), "FusedAddRmsNorm: h and out must match");
   return NormRows(h, &out, weight, eps);
+}
+
+void FusedSiluMul(at::Tensor& gate, const at::Tensor& up) {
+  TORCH_CHECK(gate.is_contiguous() && up.is_contiguous() && gate.sizes() == up.sizes() &&
+              gate.scalar_type() == up.scalar_type(), "FusedSiluMul: gate and up must match");
+  const c10::ScalarType t = gate.scalar_type();
+  const int64_t size = static_cast<int64_t>(gate.element_size());
+  char* g = static_cast<char*>(gate.data_ptr());
+  const char* u = static_cast<const char*>(up.const_data_ptr());
+  // Flat ranges of 16K values: a long prompt's [T, intermediate] splits evenly over threads.
+  at::parallel_for(0, gate.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+    SiluMulRow(t, g + begin * size, u + begin * size, g + begin * size, end - begin);
+  });
 }
 
 at::Tensor FusedRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
