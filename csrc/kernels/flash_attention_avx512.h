@@ -1,7 +1,6 @@
 // Causal prefill attention in bf16 on the AVX512_BF16 dot-product unit, read in place from
-// the paged KV cache (flash attention: keys in tiles, an online softmax, no score matrix).
-// No ATen here, for the reason gemv_avx2.h gives: this file is compiled with -mavx512*, and
-// callers check CpuHasAvx512Bf16() first.
+// the paged KV cache (kernels/flash_attention.h). No ATen here, for the reason gemv_avx2.h
+// gives: this file is compiled with -mavx512*, and callers check CpuHasAvx512Bf16() first.
 //
 // The layout puts a tile's query tokens in the 16 fp32 lanes, so the softmax's maxima and sums
 // over keys are lane-wise (no horizontal reductions) and each lane computes alone: a query's
@@ -12,34 +11,12 @@
 
 #include <cstdint>
 
+#include "kernels/flash_attention.h"
+
 namespace vnp::avx512 {
 
 inline constexpr int64_t kFlashTokens = 16;  // query tokens per task: the fp32 lanes
 inline constexpr int64_t kFlashKeys = 32;    // keys per tile
-
-// One sequence and one KV head: the cache rows and the query heads that share them.
-struct FlashHead {
-  int64_t heads;         // q heads per KV head
-  int64_t head_dim;      // a multiple of 32
-  const uint16_t* k;     // this KV head's rows in block 0; block b's start at + b · block_stride
-  const uint16_t* v;
-  int64_t block_stride;  // elements between blocks
-  int64_t block_size;
-  const int64_t* table;  // the sequence's block ids
-  int64_t window;        // > 0: the token at position p sees only keys in (p - window, p]
-  float scale;
-};
-
-// Up to kFlashTokens consecutive query tokens of that sequence. Token t sits at position
-// first_pos + t and sees the keys up to it. q[t · stride + h · head_dim + d] for the KV head's
-// q heads h; out likewise, written in bf16 (rounded to nearest even).
-struct FlashTile {
-  const uint16_t* q;
-  uint16_t* out;
-  int64_t stride;
-  int64_t tokens;
-  int64_t first_pos;
-};
 
 // Floats of scratch one call needs (one buffer per thread, reused across calls).
 int64_t FlashScratchFloats(int64_t heads, int64_t head_dim);

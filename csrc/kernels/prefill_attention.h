@@ -1,7 +1,8 @@
 // Attention for prefill rows (a prompt, or its next chunk after a cached prefix or an earlier
-// chunk) in bf16 on CPUs with AVX512_BF16: read in place from the paged KV, flash attention
-// over key tiles (kernels/flash_attention_avx512.h), one task per 16 query tokens and KV head.
-// Other dtypes and CPUs take PagedAttention's gather + SDPA path.
+// chunk) in bf16: read in place from the paged KV, flash attention over key tiles
+// (kernels/flash_attention.h) on the AVX512_BF16 kernel where the CPU has it, else the AVX2
+// one; one task per tile of query tokens and KV head. Other dtypes and CPUs take
+// PagedAttention's gather + SDPA path.
 #pragma once
 
 #include <cstdint>
@@ -13,8 +14,8 @@
 
 namespace vnp {
 
-// True when the kernel runs these tensors: bf16 q and caches, contiguous, a head dim that is a
-// multiple of 32, whole groups of q heads per KV head, and a CPU with AVX512_BF16.
+// True when a kernel runs these tensors: bf16 q and caches, contiguous, whole groups of q heads
+// per KV head, and a CPU with AVX512_BF16 and a head dim of 32s, or AVX2 and a head dim of 8s.
 bool PrefillAttentionSupports(const at::Tensor& q, const at::Tensor& k_cache,
                               const at::Tensor& v_cache);
 

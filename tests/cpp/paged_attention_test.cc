@@ -31,8 +31,9 @@ at::Tensor Reference(const at::Tensor& q, const at::Tensor& k, const at::Tensor&
 // into two chunks whose softmaxes it merges ({1, 40, 9}: the 1-key row leaves a chunk empty);
 // two or six take one task per row. Groups of 2, 3 and 4 q heads per KV head take the 2- and
 // 3-row tiles (4: a 3-head score tile and a 1-head one); D 56 and 72 cover the 64-, 32-, 16-
-// and 8-wide value loops and their tails, D 12 the scalar tail. bf16 compares at its rounding
-// (and takes the AVX-512 BF16 loops where the CPU has them).
+// and 8-wide value loops and their tails, D 12 the scalar tail. bf16 compares at its rounding;
+// its prefill rows take the bf16 prefill kernels (AVX-512 BF16 for D of 32s where the CPU has
+// it, else AVX2 for D of 8s: 8, 56, 72) and SDPA otherwise (D 12).
 // `prefills`: the prefill rows' (length, query tokens).
 using Lens = std::vector<int64_t>;
 using Prefills = std::vector<std::pair<int64_t, int64_t>>;
@@ -106,13 +107,14 @@ TEST(PagedAttentionTest, MixedBatchMatchesDenseAttention) {
   }
 }
 
-// Prefills long enough for the bf16 prefill kernel's tiles (16 query tokens, 32 keys) and its
-// edges: a whole 70-token prompt, 37 tokens after a 38-token prefix (the chunk starts inside a
-// key tile), 17 after 23 (a one-token query tile). Head dims 32, 64 and 128; 1, 3, 4 and 5 q
-// heads per KV head (5: a 4-head pass and a 1-head pass over each key tile); windows inside a
-// tile, across tiles, and longer than every row; decode rows beside them, chunked or not, and
-// KV blocks of 4 and of 32 positions. Where the CPU lacks AVX512_BF16, the same cases check
-// the gather + SDPA path.
+// Prefills long enough for the bf16 prefill kernels' tiles (16 query tokens with AVX-512, 8
+// with AVX2; 32 keys) and their edges: a whole 70-token prompt, 37 tokens after a 38-token
+// prefix (the chunk starts inside a key tile), 17 after 23 (a one-token query tile on
+// AVX-512). Head dims 32, 64 and 128; 1, 3, 4 and 5 q heads per KV head (AVX-512: 5 is a
+// 4-head pass and a 1-head pass over each key tile; AVX2 takes them 3 at a time, so 4 and 5
+// end on a 1- and a 2-head pass); windows inside a tile, across tiles, and longer than every
+// row; decode rows beside them, chunked or not, and KV blocks of 4 and of 32 positions. Where
+// the CPU has neither kernel, the same cases check the gather + SDPA path.
 TEST(PagedAttentionTest, LongPrefillsMatchDenseAttention) {
   const Prefills prefills = {{70, 70}, {75, 37}, {40, 17}, {50, 2}};
   for (int64_t D : {32, 64, 128}) {
@@ -136,7 +138,7 @@ TEST(PagedAttentionTest, PrefillChunksComputeLikeTheWholePrompt) {
   const int64_t len = 90, kv_heads = 2, heads = 6, D = 64, bs = 16;
   KvCache kv(1, (len + bs - 1) / bs + 1, kv_heads, bs, D, at::kBFloat16);
   if (!PrefillAttentionSupports(at::empty({1, heads, D}, at::kBFloat16), kv.keys(0), kv.values(0))) {
-    GTEST_SKIP() << "the bf16 prefill kernel needs AVX512_BF16; SDPA makes no such promise";
+    GTEST_SKIP() << "the bf16 prefill kernels need AVX2 or AVX512_BF16; SDPA makes no such promise";
   }
   at::Tensor table = at::arange(1, (len + bs - 1) / bs + 1, at::kLong).unsqueeze(0);
   kv.Write(0, SlotIndex::FromSlotMapping(at::arange(bs, bs + len, at::kLong), bs),
