@@ -34,4 +34,29 @@ struct FlashTile {
   int64_t first_pos;
 };
 
+// Scalar helpers both kernels share, with internal linkage as in avx2_formats.h: each kernel
+// file is built with its own -m flags, so no copy compiled for one may stand in for the other's.
+namespace {
+
+// The cache row of position pos in base (h.k or h.v).
+inline const uint16_t* CacheRow(const FlashHead& h, const uint16_t* base, int64_t pos) {
+  return base + h.table[pos / h.block_size] * h.block_stride + (pos % h.block_size) * h.head_dim;
+}
+
+// Where the key tiles of queries from first_pos start: the first key any of them sees (the
+// window's start, else 0) rounded down to a multiple of tile_keys, the tiles' fixed grid.
+inline int64_t FirstKeyTile(const FlashHead& h, int64_t first_pos, int64_t tile_keys) {
+  int64_t begin = h.window > 0 ? first_pos - h.window + 1 : 0;
+  if (begin < 0) begin = 0;
+  return begin - begin % tile_keys;
+}
+
+// Whether some query at first_pos..last must not see some key of k0..k0 + n - 1: a key past
+// the first query (causal), or before the last query's window.
+inline bool TileHidesKeys(const FlashHead& h, int64_t first_pos, int64_t last, int64_t k0,
+                          int64_t n) {
+  return k0 + n - 1 > first_pos || (h.window > 0 && k0 <= last - h.window);
+}
+
+}  // namespace
 }  // namespace vnp

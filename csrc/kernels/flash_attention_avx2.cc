@@ -11,7 +11,6 @@ namespace {
 constexpr int64_t kLanes = kFlashTokens;
 
 int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }  // see gemv_avx512.cc on std::min
-int64_t Max(int64_t a, int64_t b) { return a < b ? b : a; }
 
 // Exp8, but exactly 0 below exp_poly::kMin (where Exp8 clamps): a masked score (-inf) gets a
 // probability of exactly 0.
@@ -124,11 +123,6 @@ void ValueRows(const float* const* p, const float* alpha, const float* v, int64_
   if (d < D) ValueTile<R, 1>(p, alpha, v, D, n, o, d);  // D is a multiple of 8
 }
 
-// The cache row of position pos for this KV head.
-const uint16_t* Row(const uint16_t* base, const FlashHead& h, int64_t pos) {
-  return base + h.table[pos / h.block_size] * h.block_stride + (pos % h.block_size) * h.head_dim;
-}
-
 }  // namespace
 
 int64_t FlashScratchFloats(int64_t heads, int64_t head_dim) {
@@ -156,11 +150,10 @@ void FlashAttentionBf16(const FlashHead& h, const FlashTile& tile, float* scratc
       _mm256_set1_epi32(static_cast<int32_t>(last)));
   const __m256i qfloor = _mm256_sub_epi32(qpos, _mm256_set1_epi32(static_cast<int32_t>(h.window)));
   const __m256 scale = _mm256_set1_ps(h.scale), neg_inf = _mm256_set1_ps(-__builtin_inff());
-  int64_t begin = h.window > 0 ? Max(0, tile.first_pos - h.window + 1) : 0;
-  begin -= begin % kFlashKeys;
+  const int64_t begin = FirstKeyTile(h, tile.first_pos, kFlashKeys);
   for (int64_t k0 = begin; k0 <= last; k0 += kFlashKeys) {
     const int64_t n = Min(kFlashKeys, last + 1 - k0);
-    for (int64_t i = 0; i < n; ++i) WidenBf16(Row(h.k, h, k0 + i), w.k + i * D, D);
+    for (int64_t i = 0; i < n; ++i) WidenBf16(CacheRow(h, h.k, k0 + i), w.k + i * D, D);
     for (int64_t g = 0; g < H; g += 3) {
       const float* qg = w.q + g * D * kLanes;
       float* sg = w.s + g * kFlashKeys * kLanes;
@@ -172,7 +165,7 @@ void FlashAttentionBf16(const FlashHead& h, const FlashTile& tile, float* scratc
     }
     // Keys some lane must not see: past the first token (causal) or before the last token's
     // window; a masked score is -inf, so its probability is exactly 0.
-    const bool masked = k0 + n - 1 > tile.first_pos || (h.window > 0 && k0 <= last - h.window);
+    const bool masked = TileHidesKeys(h, tile.first_pos, last, k0, n);
     __m256 hidden[kFlashKeys];
     for (int64_t i = 0; masked && i < n; ++i) {
       const __m256i kpos = _mm256_set1_epi32(static_cast<int32_t>(k0 + i));
@@ -206,7 +199,7 @@ void FlashAttentionBf16(const FlashHead& h, const FlashTile& tile, float* scratc
       }
       _mm256_storeu_ps(w.sum + g * kLanes, total);
     }
-    for (int64_t i = 0; i < n; ++i) WidenBf16(Row(h.v, h, k0 + i), w.v + i * D, D);
+    for (int64_t i = 0; i < n; ++i) WidenBf16(CacheRow(h, h.v, k0 + i), w.v + i * D, D);
     // The stored rows (head g, token t < T), six at a time.
     constexpr int64_t kRows = 6;
     const int64_t rows = H * T;

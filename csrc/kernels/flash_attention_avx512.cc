@@ -15,7 +15,6 @@ constexpr int64_t kLanes = kFlashTokens;
 constexpr int64_t kPairs = kFlashKeys / 2;
 
 int64_t Min(int64_t a, int64_t b) { return a < b ? a : b; }  // see gemv_avx512.cc on std::min
-int64_t Max(int64_t a, int64_t b) { return a < b ? b : a; }
 
 // The 32-bit word at p: two bf16 values, broadcast as a pair to every lane of a dot product.
 __m512bh Pair(const uint16_t* p) {
@@ -136,11 +135,6 @@ void ValueRows(const uint32_t* const* p, const float* alpha, const uint32_t* v, 
   for (; d < D; d += 32) ValueTile<R, 2>(p, alpha, v, D, pairs, o, d);  // D is a multiple of 32
 }
 
-// The cache row of position pos for this KV head.
-const uint16_t* Row(const uint16_t* base, const FlashHead& h, int64_t pos) {
-  return base + h.table[pos / h.block_size] * h.block_stride + (pos % h.block_size) * h.head_dim;
-}
-
 }  // namespace
 
 int64_t FlashScratchFloats(int64_t heads, int64_t head_dim) {
@@ -176,12 +170,11 @@ void FlashAttentionBf16(const FlashHead& h, const FlashTile& tile, float* scratc
   // bf16 pairs (p0[t], p1[t]) from cvtne2ps(p1, p0), whose low half is p0 and high half p1.
   const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
                                               23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
-  int64_t begin = h.window > 0 ? Max(0, tile.first_pos - h.window + 1) : 0;
-  begin -= begin % kFlashKeys;
+  const int64_t begin = FirstKeyTile(h, tile.first_pos, kFlashKeys);
   const uint16_t* keys[kFlashKeys];
   for (int64_t k0 = begin; k0 <= last; k0 += kFlashKeys) {
     const int64_t n = Min(kFlashKeys, last + 1 - k0), pairs = (n + 1) / 2;
-    for (int64_t i = 0; i < n; ++i) keys[i] = Row(h.k, h, k0 + i);
+    for (int64_t i = 0; i < n; ++i) keys[i] = CacheRow(h, h.k, k0 + i);
     for (int64_t g = 0; g < H; g += 4) {
       const uint32_t* qg = w.q + g * J * kLanes;
       float* sg = w.s + g * kFlashKeys * kLanes;
@@ -194,7 +187,7 @@ void FlashAttentionBf16(const FlashHead& h, const FlashTile& tile, float* scratc
     }
     // Keys some lane must not see: past the first token (causal) or before the last token's
     // window; a masked score is -inf, so its probability is exactly 0.
-    const bool masked = k0 + n - 1 > tile.first_pos || (h.window > 0 && k0 <= last - h.window);
+    const bool masked = TileHidesKeys(h, tile.first_pos, last, k0, n);
     __mmask16 visible[kFlashKeys];
     for (int64_t i = 0; masked && i < n; ++i) {
       const __m512i kpos = _mm512_set1_epi32(static_cast<int32_t>(k0 + i));
@@ -231,8 +224,8 @@ void FlashAttentionBf16(const FlashHead& h, const FlashTile& tile, float* scratc
     }
     // Value pairs; an odd last key pairs with zeros (its partner's probability is 0).
     for (int64_t i = 0; i < pairs; ++i) {
-      const uint16_t* a = Row(h.v, h, k0 + 2 * i);
-      const uint16_t* b = 2 * i + 1 < n ? Row(h.v, h, k0 + 2 * i + 1) : nullptr;
+      const uint16_t* a = CacheRow(h, h.v, k0 + 2 * i);
+      const uint16_t* b = 2 * i + 1 < n ? CacheRow(h, h.v, k0 + 2 * i + 1) : nullptr;
       for (int64_t d = 0; d < D; d += 32) {
         const __m512i av = _mm512_loadu_si512(a + d);
         const __m512i bv = b ? _mm512_loadu_si512(b + d) : _mm512_setzero_si512();
