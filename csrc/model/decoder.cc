@@ -62,9 +62,10 @@ at::Tensor Decoder::Mlp(int64_t layer, const at::Tensor& x,
     // projection widens act to fp32: a long prefill holds two [T, intermediate] tensors at its
     // peak instead of four (at 2048 tokens of a 1B model, 64 MB of bf16 each).
     auto gate_up = Linears(x, {{w.gate_proj, w.gate_bias}, {w.up_proj, w.up_bias}});
-    // torch's silu, not SiluMulRow (one pass, the kernels' exp): tried, it was ~0.5% of a
-    // prefill and made test_speculation_vllm's seeded row sample one token differently alone
-    // than batched (fp32); the cause was not pinned down.
+    // torch's silu, not SiluMulRow (one pass, the kernels' exp): tried, its gain was within
+    // the noise of a prefill, and its different rounding moved a near-tie that
+    // test_speculation_vllm's seeded row samples (alone and batched, the logits agree only up
+    // to rounding; README, Sampling).
     act = at::silu_(gate_up[0]).mul_(gate_up[1]);
   }
   return Linear(act, w.down_proj, w.down_bias);
