@@ -14,16 +14,15 @@
 namespace vnp {
 namespace {
 
-// How many chunks each query token's keys split into: one when the tokens already give every
-// thread a few tasks; otherwise the fewest (up to four) that give every thread the same number
-// of tasks (batch-1 decode on 2 threads: two chunks), each at least one KV block long. The
-// chunks' partial softmaxes merge after (flash-decoding). More, smaller chunks measured slower
-// at batch 1: each adds its fixed costs and its share of the merge.
-int64_t KeyChunks(int64_t tokens, int64_t longest, int64_t block_size, int64_t threads) {
-  if (threads <= 1 || tokens >= 4 * threads) return 1;
-  int64_t chunks = 1;
-  while (chunks < 4 && tokens * chunks % threads != 0) ++chunks;
-  return std::max<int64_t>(1, std::min(chunks, longest / block_size));
+// How many chunks each query token's keys split into: as many as threads, up to four, each at
+// least one KV block long (batch-1 decode on 2 threads: two chunks). A token's chunks depend
+// only on its own key count, never on the rest of the batch, so its attention is the same bits
+// alone and batched. The chunks' partial softmaxes merge after (flash-decoding). More,
+// smaller chunks measured slower at batch 1: each adds its fixed costs and its share of the
+// merge.
+constexpr int64_t kMinChunkKeys = 256;
+int64_t KeyChunks(int64_t keys, int64_t threads) {
+  return std::clamp<int64_t>(keys / kMinChunkKeys, 1, std::clamp<int64_t>(threads, 1, 4));
 }
 
 // Which inner loops a task runs: AVX-512 BF16 (scores by vdpbf16ps from q and the keys as
@@ -45,32 +44,31 @@ void DecodeAttentionTasks::Plan(const AttentionBatch& batch, const std::vector<i
   const at::Tensor& t = batch.block_tables;
   tables_ = t.scalar_type() == at::kLong && t.is_contiguous() ? t : t.to(at::kLong).contiguous();
   items_.clear();
-  int64_t longest = 0;
+  task_items_.clear();
+  const int64_t threads = at::get_num_threads();
+  bool split = false;
   for (int64_t row : rows) {
     const int64_t qs = batch.query_start[row], qe = batch.query_start[row + 1];
     for (int64_t t = qs; t < qe; ++t) {
-      const int64_t len = batch.seq_lens[row] - (qe - 1 - t);
-      items_.push_back({row, t, FirstVisibleKey(len - 1, window), len});
-      longest = std::max(longest, len - items_.back().first);
+      const int64_t len = batch.seq_lens[row] - (qe - 1 - t), first = FirstVisibleKey(len - 1, window);
+      const int64_t chunks = KeyChunks(len - first, threads);
+      items_.push_back({row, t, first, len, chunks, static_cast<int64_t>(task_items_.size())});
+      task_items_.insert(task_items_.end(), chunks, static_cast<int64_t>(items_.size()) - 1);
+      split = split || chunks > 1;
     }
   }
-  const int64_t H = q_.size(1), D = q_.size(2);
-  const int64_t threads = at::get_num_threads();
-  chunks_ = KeyChunks(static_cast<int64_t>(items_.size()), longest, k_cache_.size(2), threads);
-  tasks_ = static_cast<int64_t>(items_.size()) * chunks_;
-  // With chunks, each task leaves per q head its score max, its sum of exponentials and its
-  // unnormalised value sum; one chunk writes the output directly.
-  if (chunks_ > 1) {
+  tasks_ = static_cast<int64_t>(task_items_.size());
+  merges_ = split ? static_cast<int64_t>(items_.size()) : 0;
+  // A token in chunks leaves per task and q head its score max, its sum of exponentials and its
+  // unnormalised value sum; a token in one chunk writes the output directly.
+  if (split) {
+    const int64_t H = q_.size(1), D = q_.size(2);
     part_max_.resize(tasks_ * H), part_sum_.resize(tasks_ * H), part_acc_.resize(tasks_ * H * D);
   }
   scratch_.resize(threads);  // kept from plan to plan, with their capacity
 }
 
 DecodeAttentionTasks::~DecodeAttentionTasks() = default;
-
-int64_t DecodeAttentionTasks::merges() const {
-  return chunks_ > 1 ? static_cast<int64_t>(items_.size()) : 0;
-}
 
 void DecodeAttentionTasks::Run(int64_t task, int64_t thread) {
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kBFloat16, at::kHalf, q_.scalar_type(), "decode_attention",
@@ -92,15 +90,15 @@ void DecodeAttentionTasks::RunTask(int64_t task, int64_t thread) {
   const T* vp = v_cache_.const_data_ptr<T>();
   T* op = out_.data_ptr<T>();
   const int64_t* tp = tables_.const_data_ptr<int64_t>();
-  const int64_t table_stride = tables_.size(1), chunks = chunks_;
+  const int64_t table_stride = tables_.size(1);
   const float scale = scale_;
   const std::optional<avx2::Format> format = Avx2Format(k_cache_);
   const Path path = std::is_same_v<T, c10::BFloat16> && CpuHasAvx512Bf16() ? Path::kAvx512Bf16
                     : format ? Path::kAvx2 : Path::kScalar;
   auto& [qv, acc, scores, total, maxs] = scratch_[thread];
   acc.assign(H * D, 0.f), total.resize(H), maxs.resize(H);
-  const Item& item = items_[task / chunks];
-  const int64_t chunk = task % chunks;
+  const Item& item = items_[task_items_[task]];
+  const int64_t chunks = item.chunks, chunk = task - item.task0;
   const int64_t all = item.len - item.first, lo = all * chunk / chunks;
   const int64_t first = item.first + lo, n = all * (chunk + 1) / chunks - lo;
   const int64_t* table = tp + item.row * table_stride;
@@ -195,23 +193,25 @@ void DecodeAttentionTasks::RunTask(int64_t task, int64_t thread) {
 // Each q head of the token: its chunks rescaled to the overall max, then normalised.
 template <class T>
 void DecodeAttentionTasks::MergeToken(int64_t t) {
-  const int64_t H = q_.size(1), D = q_.size(2), chunks = chunks_;
+  const Item& item = items_[t];
+  if (item.chunks == 1) return;  // written by its task
+  const int64_t H = q_.size(1), D = q_.size(2), chunks = item.chunks;
   T* op = out_.data_ptr<T>();
   std::vector<float> o(D);
   for (int64_t h = 0; h < H; ++h) {
     float m = -INFINITY;
-    for (int64_t c = 0; c < chunks; ++c) m = std::max(m, part_max_[(t * chunks + c) * H + h]);
+    for (int64_t c = 0; c < chunks; ++c) m = std::max(m, part_max_[(item.task0 + c) * H + h]);
     float denominator = 0.f;
     std::fill(o.begin(), o.end(), 0.f);
     for (int64_t c = 0; c < chunks; ++c) {
-      const int64_t k = (t * chunks + c) * H + h;
+      const int64_t k = (item.task0 + c) * H + h;
       if (part_max_[k] == -INFINITY) continue;  // an empty chunk
       const float w = std::exp(part_max_[k] - m);
       denominator += w * part_sum_[k];
       const float* a = part_acc_.data() + k * D;
       for (int64_t d = 0; d < D; ++d) o[d] += w * a[d];
     }
-    T* dst = op + (items_[t].token * H + h) * D;
+    T* dst = op + (item.token * H + h) * D;
     for (int64_t d = 0; d < D; ++d) dst[d] = static_cast<T>(o[d] / denominator);
   }
 }
@@ -232,7 +232,7 @@ void DecodeAttention(const at::Tensor& q, const at::Tensor& k_cache, const at::T
   attention.Plan(batch, rows, window);
   ParallelDynamic(attention.size(),
                   [&](int64_t task, int64_t thread) { attention.Run(task, thread); });
-  for (int64_t t = 0; t < attention.merges(); ++t) attention.Merge(t);
+  ParallelDynamic(attention.merges(), [&](int64_t t, int64_t) { attention.Merge(t); });
 }
 
 }  // namespace vnp

@@ -1,8 +1,9 @@
 // Attention for decode rows (one query token each) and verify rows (a few) read in place
 // from the paged KV: no gather of the blocks into a contiguous copy, fp32 scores and
 // accumulation, one task per query token with all its heads (each key and value vector read
-// once for the q heads that share it), the keys split in chunks whose softmaxes merge when that
-// leaves threads idle (batch-1 decode).
+// once for the q heads that share it), each token's keys split in chunks whose softmaxes merge
+// after (flash-decoding), the chunks set by the token's own key count: a token computes the
+// same bits alone and batched.
 #pragma once
 
 #include <cstdint>
@@ -37,20 +38,22 @@ class DecodeAttentionTasks {
   int64_t size() const { return tasks_; }
   // thread < at::get_num_threads(): whose scratch the task uses.
   void Run(int64_t task, int64_t thread);
-  int64_t merges() const;
+  int64_t merges() const { return merges_; }
   void Merge(int64_t token);
 
  private:
   template <class T> void RunTask(int64_t task, int64_t thread);
   template <class T> void MergeToken(int64_t token);
 
-  // One item per query token: (row, flat token, first visible key, keys it sees up to).
-  struct Item { int64_t row, token, first, len; };
+  // One item per query token: (row, flat token, first visible key, keys it sees up to, its
+  // chunks, its first task).
+  struct Item { int64_t row, token, first, len, chunks, task0; };
   struct Scratch { std::vector<float> qv, acc, scores, total, maxs; };
   at::Tensor q_, k_cache_, v_cache_, out_, tables_;
   float scale_;
   std::vector<Item> items_;
-  int64_t chunks_ = 1, tasks_ = 0;
+  std::vector<int64_t> task_items_;  // each task's item
+  int64_t tasks_ = 0, merges_ = 0;
   std::vector<float> part_max_, part_sum_, part_acc_;
   std::vector<Scratch> scratch_;
 };

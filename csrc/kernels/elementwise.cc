@@ -220,6 +220,19 @@ at::Tensor FusedAddRmsNorm(at::Tensor& h, const at::Tensor& out, const at::Tenso
   return NormRows(h, &out, weight, eps);
 }
 
+void FusedSiluMul(at::Tensor& gate, const at::Tensor& up) {
+  TORCH_CHECK(gate.is_contiguous() && up.is_contiguous() && gate.sizes() == up.sizes() &&
+              gate.scalar_type() == up.scalar_type(), "FusedSiluMul: gate and up must match");
+  const c10::ScalarType t = gate.scalar_type();
+  const int64_t size = static_cast<int64_t>(gate.element_size());
+  char* g = static_cast<char*>(gate.data_ptr());
+  const char* u = static_cast<const char*>(up.const_data_ptr());
+  // Flat ranges of 16K values: a long prompt's [T, intermediate] splits evenly over threads.
+  at::parallel_for(0, gate.numel(), 1 << 14, [&](int64_t begin, int64_t end) {
+    SiluMulRow(t, g + begin * size, u + begin * size, g + begin * size, end - begin);
+  });
+}
+
 at::Tensor FusedRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
   at::Tensor xc = x.contiguous(), cc = cos.contiguous(), sc = sin.contiguous();
   at::Tensor out = at::empty_like(xc);

@@ -25,6 +25,10 @@ at::Tensor FusedAddRmsNorm(at::Tensor& h, const at::Tensor& out, const at::Tenso
 // x: [T, heads, D]; cos, sin: [T, 1, D] in x's dtype.
 at::Tensor FusedRope(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 
+// at::silu_(gate).mul_(up) in one pass, in place on gate: gate = dtype(dtype(silu(gate)) · up)
+// (SiluMulRow below). gate and up contiguous, same shape and dtype.
+void FusedSiluMul(at::Tensor& gate, const at::Tensor& up);
+
 // One row of the above on raw pointers of dtype t (fp32, bf16, fp16), for callers running their
 // own parallel region (the fused decode step), with the same arithmetic.
 // x[i] = dtype(x[i] + add[i]) when add is not null; then, when out is not null,

@@ -26,40 +26,40 @@ void Prefetch(const typename L::Elem* w) {
   _mm_prefetch(reinterpret_cast<const char*>(w + ahead / sizeof(typename L::Elem)), _MM_HINT_T0);
 }
 
-// R weight rows against one activation row; four accumulators a row hide the FMA latency, and
-// a row's sum does not depend on R (the same bits). Rows from R separate places in the weights
-// are R streams a thread reads at once: on the 2-core AVX2 host, SmolLM2's decode projections
-// streamed by two threads read ~10-18% faster as two streams per thread than as one (a one-off
-// stand-alone chain of the 30 layers and the lm_head, variants interleaved); three or four
-// streams were no faster. Prefetching 1 KB ahead (kPrefetch): on the AVX2 host, with the
-// weights in huge pages, a chain of SmolLM2's decode projections ran ~7% faster than at 2 KB
-// (alternating builds, 3 pairs); 4 KB was slower and 512 B no better, and an L2 hint (T1)
-// slower still. On the Zen 4 host any distance was slower than none (see Gemv's
-// prefetch_rows). The tiles below keep 2 KB, which measured 25-40% faster than 1 KB at 16 rows.
+// R weight rows against one activation row, each row's sum in one accumulator over k in
+// Tile's order (8 lanes, then Sum, then the scalar tail): a row's bits are the same at M = 1
+// as in Tile at any M, so a row computes alike alone and batched. The R rows' chains hide the
+// FMA latency. Rows from R separate places in the weights are R streams a thread reads at
+// once: on the 2-core AVX2 host, SmolLM2's decode projections streamed by two threads read
+// ~10-18% faster as two streams per thread than as one (a one-off stand-alone chain of the 30
+// layers and the lm_head, variants interleaved). Prefetching 1 KB ahead (kPrefetch): on the
+// AVX2 host, with the weights in huge pages, a chain of SmolLM2's decode projections ran ~7%
+// faster than at 2 KB (alternating builds, 3 pairs); 4 KB was slower and 512 B no better, and
+// an L2 hint (T1) slower still. On the Zen 4 host any distance was slower than none (see
+// Gemv's prefetch_rows). The tiles below keep 2 KB, which measured 25-40% faster than 1 KB at
+// 16 rows.
 template <class L, bool kPrefetch, int R>
 void DotRows(const float* x, const std::array<const typename L::Elem*, R>& w, int64_t K,
              const std::array<float*, R>& y) {
-  __m256 a[R][4];
-  for (auto& row : a) {
-    for (auto& v : row) v = _mm256_setzero_ps();
-  }
+  __m256 a[R];
+  for (auto& v : a) v = _mm256_setzero_ps();
   int64_t k = 0;
   for (; k + 32 <= K; k += 32) {
     __m256 xv[4];
     for (int j = 0; j < 4; ++j) xv[j] = _mm256_loadu_ps(x + k + 8 * j);
     for (int r = 0; r < R; ++r) {
       if constexpr (kPrefetch) Prefetch<L, 1024>(w[r] + k);
-      for (int j = 0; j < 4; ++j) {
-        a[r][j] = _mm256_fmadd_ps(L::Load8(w[r] + k + 8 * j), xv[j], a[r][j]);
-      }
+    }
+    for (int j = 0; j < 4; ++j) {
+      for (int r = 0; r < R; ++r) a[r] = _mm256_fmadd_ps(L::Load8(w[r] + k + 8 * j), xv[j], a[r]);
     }
   }
   for (; k + 8 <= K; k += 8) {
     const __m256 xv = _mm256_loadu_ps(x + k);
-    for (int r = 0; r < R; ++r) a[r][0] = _mm256_fmadd_ps(L::Load8(w[r] + k), xv, a[r][0]);
+    for (int r = 0; r < R; ++r) a[r] = _mm256_fmadd_ps(L::Load8(w[r] + k), xv, a[r]);
   }
   for (int r = 0; r < R; ++r) {
-    float s = Sum(_mm256_add_ps(_mm256_add_ps(a[r][0], a[r][1]), _mm256_add_ps(a[r][2], a[r][3])));
+    float s = Sum(a[r]);
     for (int64_t t = k; t < K; ++t) s += x[t] * L::One(w[r][t]);
     *y[r] = s;
   }
@@ -122,17 +122,22 @@ void ForEachRowGroup(int64_t M, const F& f) {
   }
 }
 
-// y[n] for rows [n0, n1) against one activation row: the two halves of the range side by side,
-// two weight streams (see DotRows).
+// y[n] for rows [n0, n1) against one activation row: the range in kStreams parts side by side,
+// kStreams weight streams (see DotRows); the rows left over one at a time.
+constexpr int kStreams = 4;
 template <class L, bool kPrefetch>
 void OneRowGemv(const float* x, int64_t K, const typename L::Elem* w, int64_t n0, int64_t n1,
                 float* y) {
-  const int64_t half = (n1 - n0) / 2, mid = n0 + half;
-  for (int64_t j = 0; j < half; ++j) {
-    DotRows<L, kPrefetch, 2>(x, {w + (n0 + j) * K, w + (mid + j) * K}, K,
-                             {y + n0 + j, y + mid + j});
+  const int64_t part = (n1 - n0) / kStreams;
+  for (int64_t j = n0; j < n0 + part; ++j) {
+    std::array<const typename L::Elem*, kStreams> rows;
+    std::array<float*, kStreams> out;
+    for (int s = 0; s < kStreams; ++s) rows[s] = w + (j + s * part) * K, out[s] = y + j + s * part;
+    DotRows<L, kPrefetch, kStreams>(x, rows, K, out);
   }
-  if (mid + half < n1) DotRows<L, kPrefetch, 1>(x, {w + (n1 - 1) * K}, K, {y + n1 - 1});
+  for (int64_t n = n0 + kStreams * part; n < n1; ++n) {
+    DotRows<L, kPrefetch, 1>(x, {w + n * K}, K, {y + n});
+  }
 }
 
 // Weight rows [n0, n1) in blocks that stay in L2 while every group of four activation rows

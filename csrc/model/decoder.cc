@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include "kernels/elementwise.h"
 #include "kernels/linear.h"
 #include "model/fused_decode.h"
 #include "model/rms_norm.h"
@@ -62,11 +63,16 @@ at::Tensor Decoder::Mlp(int64_t layer, const at::Tensor& x,
     // projection widens act to fp32: a long prefill holds two [T, intermediate] tensors at its
     // peak instead of four (at 2048 tokens of a 1B model, 64 MB of bf16 each).
     auto gate_up = Linears(x, {{w.gate_proj, w.gate_bias}, {w.up_proj, w.up_bias}});
-    // torch's silu, not SiluMulRow (one pass, the kernels' exp): tried, its gain was within
-    // the noise of a prefill, and its different rounding moved a near-tie that
-    // test_speculation_vllm's seeded row samples (alone and batched, the logits agree only up
-    // to rounding; README, Sampling).
-    act = at::silu_(gate_up[0]).mul_(gate_up[1]);
+    at::Tensor &gate = gate_up[0], &up = gate_up[1];
+    // The fused decode step's SiLU·up (SiluMulRow), so that a token computes the same bits in
+    // a decode step as in a verify or prefill step (test_batch_invariance).
+    if (FusedCpuSupports(gate) && gate.is_contiguous() && up.is_contiguous() &&
+        up.scalar_type() == gate.scalar_type()) {
+      FusedSiluMul(gate, up);
+      act = gate;
+    } else {
+      act = at::silu_(gate).mul_(up);
+    }
   }
   return Linear(act, w.down_proj, w.down_bias);
 }
