@@ -8,49 +8,17 @@ and batched (README, Sampling)."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import torch
+from worker_driver import BLOCK, make_worker, step_logits
 
-from vllm_neuron_plugin import core
-
-BLOCK, ROW_BLOCKS = 16, 48  # each row owns 48 blocks: 768 positions
+ROW_BLOCKS = 48  # each row owns 48 blocks: 768 positions
 PROMPTS = [[(37 * i + 11) % 40000 + 100 for i in range(n)] for n in (40, 600, 30)]
 ROW = 1  # the sequence under test: 600 tokens, so its decode keys split in chunks
 CHUNK = 80  # its prompt goes in chunks of 80: every step stays within the GEMV's 128 rows
 
-pytestmark = pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() == "DEFAULT",
-                                reason="the GEMV path needs AVX2")
-
-
-def make_worker(model_dir, dtype: str, rows: int):
-    w = core.Worker(str(model_dir), json.dumps({"seq_len": ROW_BLOCKS * BLOCK, "torch_dtype": dtype}),
-                    0, "")
-    w.allocate_kv(1 + rows * ROW_BLOCKS, BLOCK)
-    return w
-
-
-def step(w, rows: list[tuple[int, list[int], int, int]]) -> dict[int, torch.Tensor]:
-    """rows: (slot, sequence, tokens of it already in KV, how many of its new tokens are
-    drafts). Slot s owns blocks 1 + 48 s ... Returns each slot's logits for its new tokens."""
-    tokens, positions, slots, qlens, ctx, tables, drafts = [], [], [], [], [], [], []
-    for slot, seq, done, n_drafts in rows:
-        first = 1 + slot * ROW_BLOCKS
-        tables.append(list(range(first, first + ROW_BLOCKS)))
-        tokens += seq[done:]
-        positions += list(range(done, len(seq)))
-        slots += [first * BLOCK + p for p in range(done, len(seq))]
-        qlens.append(len(seq) - done)
-        ctx.append(done)
-        drafts.append(n_drafts)
-    b = len(rows)
-    _, logits = w.step(
-        torch.tensor(tokens), torch.tensor(positions), torch.tensor(qlens), torch.tensor(ctx),
-        torch.tensor(tables), torch.tensor(slots), torch.ones(b, dtype=torch.bool),
-        torch.tensor([[0.0, 0.0, 1.0]] * b), torch.full((b,), -1), torch.zeros(b, dtype=torch.long),
-        core.LOGITS_ALL, torch.tensor(drafts) if any(drafts) else None)
-    return {r[0]: part for r, part in zip(rows, torch.split(logits, qlens))}
+pytestmark = pytest.mark.skipif(torch.backends.cpu.get_cpu_capability() not in ("AVX2", "AVX512"),
+                                reason="the GEMV path needs an x86 CPU with AVX2")
 
 
 def schedule(batched: bool):
@@ -78,9 +46,13 @@ def schedule(batched: bool):
 def run(model_dir, dtype: str, batched: bool) -> list[torch.Tensor]:
     seqs = {slot: p + [(1000 + 7 * i + slot) % 40000 for i in range(64)]
             for slot, p in enumerate(PROMPTS)}
-    w = make_worker(model_dir, dtype, len(seqs))
-    return [step(w, [(slot, seqs[slot][:end], done, drafts) for slot, done, end, drafts in st])[ROW]
-            for st in schedule(batched)]
+    w = make_worker(model_dir, dtype, seq_len=ROW_BLOCKS * BLOCK)
+    out = []
+    for st in schedule(batched):
+        logits = step_logits(w, [(seqs[slot][:end], done) for slot, done, end, _ in st],
+                             slots=[r[0] for r in st], row_blocks=ROW_BLOCKS, drafts=[r[3] for r in st])
+        out.append(logits[[r[0] for r in st].index(ROW)])
+    return out
 
 
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])

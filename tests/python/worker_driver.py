@@ -18,24 +18,27 @@ def make_worker(model_dir, dtype: str, seq_len: int = 512, **overrides) -> Worke
     return w
 
 
-def step_logits(w: Worker, rows: list[tuple[list[int], int]]) -> list[torch.Tensor]:
-    """rows: (token_ids of the whole sequence, number of them already in KV). Row r owns blocks
-    starting at 1 + r * 32. Returns each row's logits for the tokens computed in this step."""
-    tokens, positions, slots, qlens, ctx = [], [], [], [], []
+def step_logits(w: Worker, rows: list[tuple[list[int], int]], *, slots: list[int] | None = None,
+                row_blocks: int = 32, drafts: list[int] | None = None) -> list[torch.Tensor]:
+    """rows: (token_ids of the whole sequence, number of them already in KV). Row r is slot
+    slots[r] (default r), which owns `row_blocks` blocks from 1 + slot * row_blocks; drafts[r]
+    of its new tokens are drafts to verify (a speculative step). Returns each row's logits for
+    the tokens computed in this step."""
+    tokens, positions, slot_mapping, qlens, ctx = [], [], [], [], []
     tables = []
     for r, (ids, done) in enumerate(rows):
-        first = 1 + r * 32
-        tables.append(list(range(first, first + 32)))
+        first = 1 + (slots[r] if slots else r) * row_blocks
+        tables.append(list(range(first, first + row_blocks)))
         tokens += ids[done:]
         positions += list(range(done, len(ids)))
-        slots += [first * BLOCK + p for p in range(done, len(ids))]
+        slot_mapping += [first * BLOCK + p for p in range(done, len(ids))]
         qlens.append(len(ids) - done)
         ctx.append(done)
     b = len(rows)
     _, logits = w.step(
         torch.tensor(tokens), torch.tensor(positions), torch.tensor(qlens), torch.tensor(ctx),
-        torch.tensor(tables), torch.tensor(slots), torch.ones(b, dtype=torch.bool),
+        torch.tensor(tables), torch.tensor(slot_mapping), torch.ones(b, dtype=torch.bool),
         torch.tensor([[0.0, 0.0, 1.0]] * b), torch.full((b,), -1), torch.zeros(b, dtype=torch.long),
-        LOGITS_ALL,
+        LOGITS_ALL, torch.tensor(drafts) if drafts and any(drafts) else None,
     )
     return list(torch.split(logits, qlens))
