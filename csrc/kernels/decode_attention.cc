@@ -14,12 +14,12 @@
 namespace vnp {
 namespace {
 
-// How many chunks each query token's keys split into: as many as threads, up to four, each at
-// least one KV block long (batch-1 decode on 2 threads: two chunks). A token's chunks depend
+// How many chunks a query token's keys split into: as many as threads, up to four, each at
+// least kMinChunkKeys (batch-1 decode on 2 threads: two from 512 keys). A token's chunks depend
 // only on its own key count, never on the rest of the batch, so its attention is the same bits
 // alone and batched. The chunks' partial softmaxes merge after (flash-decoding). More,
 // smaller chunks measured slower at batch 1: each adds its fixed costs and its share of the
-// merge.
+// merge; below 256 keys the attention is a small part of a step.
 constexpr int64_t kMinChunkKeys = 256;
 int64_t KeyChunks(int64_t keys, int64_t threads) {
   return std::clamp<int64_t>(keys / kMinChunkKeys, 1, std::clamp<int64_t>(threads, 1, 4));
@@ -50,7 +50,8 @@ void DecodeAttentionTasks::Plan(const AttentionBatch& batch, const std::vector<i
   for (int64_t row : rows) {
     const int64_t qs = batch.query_start[row], qe = batch.query_start[row + 1];
     for (int64_t t = qs; t < qe; ++t) {
-      const int64_t len = batch.seq_lens[row] - (qe - 1 - t), first = FirstVisibleKey(len - 1, window);
+      const int64_t len = batch.seq_lens[row] - (qe - 1 - t);
+      const int64_t first = FirstVisibleKey(len - 1, window);
       const int64_t chunks = KeyChunks(len - first, threads);
       items_.push_back({row, t, first, len, chunks, static_cast<int64_t>(task_items_.size())});
       task_items_.insert(task_items_.end(), chunks, static_cast<int64_t>(items_.size()) - 1);

@@ -49,9 +49,10 @@ def run(model_dir, dtype: str, batched: bool) -> list[torch.Tensor]:
     w = make_worker(model_dir, dtype, seq_len=ROW_BLOCKS * BLOCK)
     out = []
     for st in schedule(batched):
+        slots = [r[0] for r in st]
         logits = step_logits(w, [(seqs[slot][:end], done) for slot, done, end, _ in st],
-                             slots=[r[0] for r in st], row_blocks=ROW_BLOCKS, drafts=[r[3] for r in st])
-        out.append(logits[[r[0] for r in st].index(ROW)])
+                             slots=slots, row_blocks=ROW_BLOCKS, drafts=[r[3] for r in st])
+        out.append(logits[slots.index(ROW)])
     return out
 
 
