@@ -19,9 +19,14 @@ float R(float v) {
   return static_cast<float>(static_cast<T>(v));
 }
 
+// The row loops below take the AVX2 ones (kernels/rows_avx2.h, the same bits) where `format`
+// says there are any, else the scalar loops here.
+using Format = std::optional<avx2::Format>;
+
 // x[i] = dtype(x[i] + add[i]): the residual add.
 template <class T>
-void AddInPlace(T* x, const T* add, int64_t n) {
+void AddInPlace(const Format& format, T* x, const T* add, int64_t n) {
+  if (format) return avx2::AddRow(*format, x, add, n);
   for (int64_t i = 0; i < n; ++i) {
     x[i] = static_cast<T>(static_cast<float>(x[i]) + static_cast<float>(add[i]));
   }
@@ -29,7 +34,8 @@ void AddInPlace(T* x, const T* add, int64_t n) {
 
 // One running fp32 sum, in order (see RmsNormRows).
 template <class T>
-float SumOfSquares(const T* x, int64_t n) {
+float SumOfSquares(const Format& format, const T* x, int64_t n) {
+  if (format) return avx2::SumOfSquares(*format, x, n);
   float ss = 0.f;
   for (int64_t i = 0; i < n; ++i) {
     const float v = static_cast<float>(x[i]);
@@ -38,15 +44,12 @@ float SumOfSquares(const T* x, int64_t n) {
   return ss;
 }
 
-// rsqrt(ss / n + eps), the norm's scale from the sum of squares of n values.
-float NormScale(float ss, int64_t n, float eps) {
-  return 1.f / std::sqrt(ss / static_cast<float>(n) + eps);
-}
-
-// out = w · dtype(x · NormScale); out may be x.
+// out = w · dtype(x · rsqrt(ss / n + eps)), ss the sum of squares of x's n values; out may be x.
 template <class T>
-void WriteNormed(const T* x, float ss, const T* w, T* out, int64_t n, float eps) {
-  const float scale = NormScale(ss, n, eps);
+void WriteNormed(const Format& format, const T* x, float ss, const T* w, T* out, int64_t n,
+                 float eps) {
+  const float scale = 1.f / std::sqrt(ss / static_cast<float>(n) + eps);
+  if (format) return avx2::ScaleRow(*format, x, scale, w, out, n);
   for (int64_t i = 0; i < n; ++i) {
     out[i] = static_cast<T>(static_cast<float>(w[i]) * R<T>(static_cast<float>(x[i]) * scale));
   }
@@ -62,16 +65,10 @@ void RmsNormRows(T* x, const T* add, const T* w, T* out, int64_t rows, int64_t n
     // near-tie in bf16, so the order stays; one such chain is bound by the add's latency, so
     // four rows' chains run side by side, each summing as it would alone.
     constexpr int64_t kRows = 4;
-    // The add and the write take the AVX2 row loops where there are any (the same bits as
-    // AddInPlace and WriteNormed); the ordered sums stay here.
-    const auto format = Avx2Format(c10::CppTypeToScalarType<T>::value);
+    const Format format = Avx2Format(c10::CppTypeToScalarType<T>::value);
     for (int64_t r0 = begin; r0 < end; r0 += kRows) {
       const int64_t m = std::min(kRows, end - r0);
-      if (add != nullptr && format) {
-        avx2::AddRow(*format, x + r0 * n, add + r0 * n, m * n);
-      } else if (add != nullptr) {
-        AddInPlace(x + r0 * n, add + r0 * n, m * n);
-      }
+      if (add != nullptr) AddInPlace(format, x + r0 * n, add + r0 * n, m * n);
       float ss[kRows] = {0.f, 0.f, 0.f, 0.f};
       if (m == kRows) {
         const T* x0 = x + r0 * n;
@@ -82,15 +79,10 @@ void RmsNormRows(T* x, const T* add, const T* w, T* out, int64_t rows, int64_t n
           }
         }
       } else {
-        for (int64_t j = 0; j < m; ++j) ss[j] = SumOfSquares(x + (r0 + j) * n, n);
+        for (int64_t j = 0; j < m; ++j) ss[j] = SumOfSquares(format, x + (r0 + j) * n, n);
       }
       for (int64_t j = 0; j < m; ++j) {
-        T* xj = x + (r0 + j) * n;
-        if (format) {
-          avx2::ScaleRow(*format, xj, NormScale(ss[j], n, eps), w, out + (r0 + j) * n, n);
-        } else {
-          WriteNormed(xj, ss[j], w, out + (r0 + j) * n, n, eps);
-        }
+        WriteNormed(format, x + (r0 + j) * n, ss[j], w, out + (r0 + j) * n, n, eps);
       }
     }
   });
@@ -152,21 +144,14 @@ void WithType(c10::ScalarType t, const F& f) {
 
 void RmsNormRow(c10::ScalarType t, void* x, const void* add, const void* w, void* out, int64_t n,
                 double eps) {
-  if (const auto format = Avx2Format(t)) {
-    if (add != nullptr) avx2::AddRow(*format, x, add, n);
-    if (out != nullptr) {
-      const float scale = NormScale(avx2::SumOfSquares(*format, x, n), n, static_cast<float>(eps));
-      avx2::ScaleRow(*format, x, scale, w, out, n);
-    }
-    return;
-  }
   WithType(t, [&](auto* type) {
     using T = std::remove_pointer_t<decltype(type)>;
+    const Format format = Avx2Format(t);
     T* xt = static_cast<T*>(x);
-    if (add != nullptr) AddInPlace(xt, static_cast<const T*>(add), n);
+    if (add != nullptr) AddInPlace(format, xt, static_cast<const T*>(add), n);
     if (out != nullptr) {
-      WriteNormed(xt, SumOfSquares(xt, n), static_cast<const T*>(w), static_cast<T*>(out), n,
-                  static_cast<float>(eps));
+      WriteNormed(format, xt, SumOfSquares(format, xt, n), static_cast<const T*>(w),
+                  static_cast<T*>(out), n, static_cast<float>(eps));
     }
   });
 }

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include "kernels/avx2_formats.h"
+#include "kernels/tile_sizes.h"
 
 namespace vnp::avx2 {
 namespace {
@@ -154,15 +155,9 @@ void FlashAttentionBf16(const FlashHead& h, const FlashTile& tile, float* scratc
   for (int64_t k0 = begin; k0 <= last; k0 += kFlashKeys) {
     const int64_t n = Min(kFlashKeys, last + 1 - k0);
     for (int64_t i = 0; i < n; ++i) WidenBf16(CacheRow(h, h.k, k0 + i), w.k + i * D, D);
-    for (int64_t g = 0; g < H; g += 3) {
-      const float* qg = w.q + g * D * kLanes;
-      float* sg = w.s + g * kFlashKeys * kLanes;
-      switch (Min(3, H - g)) {
-        case 3: ScoreHeads<3>(qg, D, w.k, n, sg); break;
-        case 2: ScoreHeads<2>(qg, D, w.k, n, sg); break;
-        default: ScoreHeads<1>(qg, D, w.k, n, sg); break;
-      }
-    }
+    ForEachRowGroup<3>(H, [&](auto mg, int64_t g) {
+      ScoreHeads<mg>(w.q + g * D * kLanes, D, w.k, n, w.s + g * kFlashKeys * kLanes);
+    });
     // Keys some lane must not see: past the first token (causal) or before the last token's
     // window; a masked score is -inf, so its probability is exactly 0.
     const bool masked = TileHidesKeys(h, tile.first_pos, last, k0, n);
@@ -214,14 +209,7 @@ void FlashAttentionBf16(const FlashHead& h, const FlashTile& tile, float* scratc
         alpha[r] = w.alpha[g * kLanes + t];
         o[r] = w.o + (g * kLanes + t) * D;
       }
-      switch (R) {
-        case 6: ValueRows<6>(p, alpha, w.v, D, n, o); break;
-        case 5: ValueRows<5>(p, alpha, w.v, D, n, o); break;
-        case 4: ValueRows<4>(p, alpha, w.v, D, n, o); break;
-        case 3: ValueRows<3>(p, alpha, w.v, D, n, o); break;
-        case 2: ValueRows<2>(p, alpha, w.v, D, n, o); break;
-        default: ValueRows<1>(p, alpha, w.v, D, n, o); break;
-      }
+      WithSize<kRows>(R, [&](auto r) { ValueRows<r>(p, alpha, w.v, D, n, o); });
     }
   }
   for (int64_t g = 0; g < H; ++g) {

@@ -7,6 +7,7 @@
 #include <immintrin.h>
 
 #include "kernels/exp_poly.h"
+#include "kernels/tile_sizes.h"
 
 namespace vnp::avx512 {
 namespace {
@@ -175,16 +176,9 @@ void FlashAttentionBf16(const FlashHead& h, const FlashTile& tile, float* scratc
   for (int64_t k0 = begin; k0 <= last; k0 += kFlashKeys) {
     const int64_t n = Min(kFlashKeys, last + 1 - k0), pairs = (n + 1) / 2;
     for (int64_t i = 0; i < n; ++i) keys[i] = CacheRow(h, h.k, k0 + i);
-    for (int64_t g = 0; g < H; g += 4) {
-      const uint32_t* qg = w.q + g * J * kLanes;
-      float* sg = w.s + g * kFlashKeys * kLanes;
-      switch (Min(4, H - g)) {
-        case 4: ScoreHeads<4>(qg, J, keys, n, sg); break;
-        case 3: ScoreHeads<3>(qg, J, keys, n, sg); break;
-        case 2: ScoreHeads<2>(qg, J, keys, n, sg); break;
-        default: ScoreHeads<1>(qg, J, keys, n, sg); break;
-      }
-    }
+    ForEachRowGroup<4>(H, [&](auto mg, int64_t g) {
+      ScoreHeads<mg>(w.q + g * J * kLanes, J, keys, n, w.s + g * kFlashKeys * kLanes);
+    });
     // Keys some lane must not see: past the first token (causal) or before the last token's
     // window; a masked score is -inf, so its probability is exactly 0.
     const bool masked = TileHidesKeys(h, tile.first_pos, last, k0, n);
@@ -246,12 +240,7 @@ void FlashAttentionBf16(const FlashHead& h, const FlashTile& tile, float* scratc
         alpha[r] = w.alpha[g * kLanes + t];
         o[r] = w.o + (g * kLanes + t) * D;
       }
-      switch (R) {
-        case 4: ValueRows<4>(p, alpha, w.v, D, pairs, o); break;
-        case 3: ValueRows<3>(p, alpha, w.v, D, pairs, o); break;
-        case 2: ValueRows<2>(p, alpha, w.v, D, pairs, o); break;
-        default: ValueRows<1>(p, alpha, w.v, D, pairs, o); break;
-      }
+      WithSize<4>(R, [&](auto r) { ValueRows<r>(p, alpha, w.v, D, pairs, o); });
     }
   }
   for (int64_t g = 0; g < H; ++g) {

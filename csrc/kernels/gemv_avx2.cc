@@ -8,6 +8,7 @@
 #include <type_traits>
 
 #include "kernels/avx2_formats.h"
+#include "kernels/tile_sizes.h"
 
 namespace vnp::avx2 {
 namespace {
@@ -98,27 +99,6 @@ __attribute__((noinline)) void Tile(const float* x, int64_t K, const typename L:
       for (int64_t t = k; t < K; ++t) s += x[m * K + t] * L::One(w[n * K + t]);
       y[m * ldy + n] = s;
     }
-  }
-}
-
-// f(std::integral_constant<int, r>()) for a runtime r in [1, N]: a row or key count to the
-// register tiles' template sizes.
-template <int N, class F>
-void WithSize(int64_t r, const F& f) {
-  if constexpr (N == 1) {
-    f(std::integral_constant<int, 1>());
-  } else if (r == N) {
-    f(std::integral_constant<int, N>());
-  } else {
-    WithSize<N - 1>(r, f);
-  }
-}
-
-// f(size, m) for each group of up to N rows [m, m + size) of M, size as WithSize passes it.
-template <int N, class F>
-void ForEachRowGroup(int64_t M, const F& f) {
-  for (int64_t m = 0; m < M; m += N) {
-    WithSize<N>(std::min<int64_t>(N, M - m), [&](auto size) { f(size, m); });
   }
 }
 

@@ -8,6 +8,8 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include "kernels/tile_sizes.h"
+
 namespace vnp::avx512 {
 namespace {
 
@@ -80,16 +82,6 @@ void Tile(const uint16_t* x, int64_t K, const uint16_t* w, float* y, int64_t ldy
   }
 }
 
-template <int NR>
-void TileRows(int64_t mr, const uint16_t* x, int64_t K, const uint16_t* w, float* y, int64_t ldy) {
-  switch (mr) {
-    case 4: return Tile<NR, 4>(x, K, w, y, ldy);
-    case 3: return Tile<NR, 3>(x, K, w, y, ldy);
-    case 2: return Tile<NR, 2>(x, K, w, y, ldy);
-    default: return Tile<NR, 1>(x, K, w, y, ldy);
-  }
-}
-
 // 16 bf16 values widened exactly to fp32 (a bf16 is the top half of an fp32).
 __m512 Widen16(const uint16_t* p) {
   return _mm512_castsi512_ps(_mm512_slli_epi32(
@@ -148,29 +140,21 @@ void GemvBf16(const uint16_t* x, int64_t M, int64_t K, const uint16_t* w, int64_
   const int64_t block = Max(4, kBlockBytes / (K * 2) / 4 * 4);
   for (int64_t b0 = n0; b0 < n1; b0 += block) {
     const int64_t b1 = Min(n1, b0 + block);
-    for (int64_t m = 0; m < M; m += 4) {
-      const int64_t mr = Min(4, M - m);
+    ForEachRowGroup<4>(M, [&](auto mr, int64_t m) {
       const uint16_t* xm = x + m * K;
       float* ym = y + m * ldy;
       int64_t n = b0;
-      for (; n + 4 <= b1; n += 4) TileRows<4>(mr, xm, K, w + n * K, ym + n, ldy);
-      for (; n < b1; ++n) TileRows<1>(mr, xm, K, w + n * K, ym + n, ldy);
-    }
+      for (; n + 4 <= b1; n += 4) Tile<4, mr>(xm, K, w + n * K, ym + n, ldy);
+      for (; n < b1; ++n) Tile<1, mr>(xm, K, w + n * K, ym + n, ldy);
+    });
   }
 }
 
 void AccumulateRowsBf16(const float* a, int64_t lda, int64_t M, const uint16_t* v, int64_t n,
                         int64_t D, float* acc) {
-  for (int64_t m = 0; m < M; m += 4) {
-    const float* am = a + m * lda;
-    float* cm = acc + m * D;
-    switch (Min(4, M - m)) {
-      case 4: AccRows<4>(am, lda, v, n, D, cm); break;
-      case 3: AccRows<3>(am, lda, v, n, D, cm); break;
-      case 2: AccRows<2>(am, lda, v, n, D, cm); break;
-      default: AccRows<1>(am, lda, v, n, D, cm); break;
-    }
-  }
+  ForEachRowGroup<4>(M, [&](auto mr, int64_t m) {
+    AccRows<mr>(a + m * lda, lda, v, n, D, acc + m * D);
+  });
 }
 
 }  // namespace vnp::avx512
