@@ -46,7 +46,6 @@ void DecodeAttentionTasks::Plan(const AttentionBatch& batch, const std::vector<i
   items_.clear();
   task_items_.clear();
   const int64_t threads = at::get_num_threads();
-  bool split = false;
   for (int64_t row : rows) {
     const int64_t qs = batch.query_start[row], qe = batch.query_start[row + 1];
     for (int64_t t = qs; t < qe; ++t) {
@@ -55,10 +54,10 @@ void DecodeAttentionTasks::Plan(const AttentionBatch& batch, const std::vector<i
       const int64_t chunks = KeyChunks(len - first, threads);
       items_.push_back({row, t, first, len, chunks, static_cast<int64_t>(task_items_.size())});
       task_items_.insert(task_items_.end(), chunks, static_cast<int64_t>(items_.size()) - 1);
-      split = split || chunks > 1;
     }
   }
   tasks_ = static_cast<int64_t>(task_items_.size());
+  const bool split = tasks_ > static_cast<int64_t>(items_.size());  // some token in chunks
   merges_ = split ? static_cast<int64_t>(items_.size()) : 0;
   // A token in chunks leaves per task and q head its score max, its sum of exponentials and its
   // unnormalised value sum; a token in one chunk writes the output directly.
