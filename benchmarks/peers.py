@@ -82,6 +82,20 @@ def open_worker(model: Path, dtype: str, max_len: int):
     return core.Worker(str(model), nc, 0)
 
 
+def timed_worker(model: Path, dtype: str, max_len: int, vocab: int):
+    """The worker with KV blocks for one sequence of max_len tokens, warmed up (first touch of
+    weights and KV), its block count, and step_seconds(ids, new): the C++ generation loop
+    (Worker.generate) on one prompt, each step's wall time."""
+    worker = open_worker(model, dtype, max_len)
+    blocks = (max_len + BLOCK - 1) // BLOCK + 1
+
+    def step_seconds(ids: list[int], new: int) -> list[float]:
+        return worker.generate([ids], new, block_size=BLOCK, num_blocks=blocks)[1]
+
+    step_seconds(prompt_ids(128, 99, vocab), 2)
+    return worker, blocks, step_seconds
+
+
 def rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
@@ -95,15 +109,8 @@ def bench_worker(model: Path, dtype: str, new_tokens: int, vocab: int) -> dict:
                     f"open_worker(__import__('pathlib').Path({str(model)!r}), {dtype!r}, {max_len})"],
                    check=True, capture_output=True)
     rss_before = rss_mb()
-    worker = open_worker(model, dtype, max_len)
-    blocks = (max_len + BLOCK - 1) // BLOCK + 1
+    worker, blocks, step_seconds = timed_worker(model, dtype, max_len, vocab)
     kv_bytes = worker.kv_bytes_per_block(BLOCK) * blocks
-
-    def step_seconds(ids: list[int], new: int) -> list[float]:
-        """The C++ generation loop (Worker.generate) on one prompt: each step's wall time."""
-        return worker.generate([ids], new, block_size=BLOCK, num_blocks=blocks)[1]
-
-    step_seconds(prompt_ids(128, 99, vocab), 2)  # warm-up (first touch of weights and KV)
     # Three prompts per length, their rates averaged, as llama-bench does with its -r 3.
     ttft = {n: n / statistics.mean(n / step_seconds(prompt_ids(n, n + r, vocab), 1)[0] for r in range(3))
             for n in PROMPT_LENS}
@@ -143,12 +150,8 @@ def bench_worker(model: Path, dtype: str, new_tokens: int, vocab: int) -> dict:
 def worker_decode_tok_s(model: Path, new_tokens: int, vocab: int, seed: int) -> float:
     """The worker alone's batch-1 decode rate (mean step) for new_tokens tokens after a
     128-token prompt: what the vllm section's batch-1 requests do, without vLLM."""
-    max_len = 128 + new_tokens + 16
-    worker = open_worker(model, "bfloat16", max_len)
-    blocks = (max_len + BLOCK - 1) // BLOCK + 1
-    run = lambda ids, n: worker.generate([ids], n, block_size=BLOCK, num_blocks=blocks)[1]  # noqa: E731
-    run(prompt_ids(128, 99, vocab), 2)  # warm-up
-    steps = run(prompt_ids(128, seed, vocab), new_tokens + 1)[1:]
+    _, _, step_seconds = timed_worker(model, "bfloat16", 128 + new_tokens + 16, vocab)
+    steps = step_seconds(prompt_ids(128, seed, vocab), new_tokens + 1)[1:]
     return len(steps) / sum(steps)
 
 
