@@ -101,7 +101,7 @@ def rss_mb() -> float:
 
 
 def bench_worker(model: Path, dtype: str, new_tokens: int, vocab: int) -> dict:
-    max_len = max(PROMPT_LENS) + new_tokens + 16
+    max_len = max(*PROMPT_LENS, *DECODE_DEPTHS) + new_tokens + 16  # the longest prompt or decode context
     # Prepare the weights artifact in another process first, so that the peak RSS measured here
     # is that of a serving start (the prepared artifact read as it is), not of the one-time conversion.
     subprocess.run([sys.executable, "-c", f"import sys; sys.path.insert(0, {str(ROOT)!r}); "
